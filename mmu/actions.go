@@ -1,0 +1,207 @@
+package mmu
+
+import "fmt"
+
+// Source ties an action to the scenario line that asked for it.
+type Source struct {
+	Line int    // 1-based line in the scenario file, 0 if none
+	Text string // the line as written
+}
+
+// Action is one scripted thing for the machine to do.
+type Action interface {
+	// Src returns where the action was written.
+	Src() Source
+}
+
+// AccessKind is the kind of memory access a guest makes.
+type AccessKind int
+
+// The kinds of access.
+const (
+	AccessRead AccessKind = iota
+	AccessWrite
+	AccessFetch
+)
+
+func (k AccessKind) String() string {
+	switch k {
+	case AccessRead:
+		return "read"
+	case AccessWrite:
+		return "write"
+	case AccessFetch:
+		return "fetch"
+	}
+	return "access"
+}
+
+// Access is a guest memory access at a virtual address: a read, write or
+// instruction fetch, from user or supervisor mode. Implicit marks a
+// supervisor access the CPU makes on its own (descriptor tables, TSS), which
+// EFLAGS.AC cannot exempt from SMAP.
+type Access struct {
+	Source
+	VCPU     int
+	GVA      GVA
+	Kind     AccessKind
+	User     bool
+	Implicit bool
+}
+
+// SetReg is a guest write to a control register or EFER (MOV to CR, WRMSR),
+// handled by kvm_set_cr0/3/4 or set_efer; PKRU and RFLAGS are set directly.
+type SetReg struct {
+	Source
+	VCPU  int
+	Reg   Reg
+	Value uint64
+}
+
+// GuestWrite is a guest store of Size bytes to guest physical memory, for
+// example to one of its own page-table entries.
+type GuestWrite struct {
+	Source
+	VCPU  int
+	GPA   GPA
+	Size  int
+	Value uint64
+}
+
+// PrintEntry reads, without side effects, the guest entry at Level on the
+// path of GVA (Level 0 means the data at GVA), for a scenario's "print".
+type PrintEntry struct {
+	Source
+	VCPU  int
+	GVA   GVA
+	Level int
+}
+
+// PrintReg reads a register for a scenario's "print".
+type PrintReg struct {
+	Source
+	VCPU int
+	Reg  Reg
+}
+
+// PrintMem reads Size bytes of guest physical memory.
+type PrintMem struct {
+	Source
+	GPA  GPA
+	Size int
+}
+
+// Src implements Action.
+func (s Source) Src() Source { return s }
+
+// Fault is an exception the guest receives.
+type Fault struct {
+	Vector    string // "#PF", "#GP"
+	ErrorCode uint64
+	Addr      GVA    // CR2 for #PF
+	Level     int    // level where the walk stopped, 0 if none
+	Reason    string // why, in one sentence
+}
+
+// Result is the outcome of an action.
+type Result struct {
+	OK       bool
+	GPA      GPA
+	HasGPA   bool
+	HPA      HPA
+	HasHPA   bool
+	Fault    *Fault
+	Refs     int  // memory references the translation made
+	HasRefs  bool // the action translated an address
+	Value    uint64
+	HasValue bool
+	Note     string
+}
+
+// Step is an action with its trace and result.
+type Step struct {
+	Action Action
+	Events []Event
+	Result Result
+}
+
+// Do performs one action and returns its trace. An error means the request
+// itself is malformed (no such vCPU, an address the mode cannot express); a
+// fault the guest would see is a Result, not an error.
+func (m *Machine) Do(a Action) (Step, error) {
+	m.events = nil
+	m.refs = 0
+	var res Result
+	var err error
+	switch a := a.(type) {
+	case *Access:
+		res, err = m.doAccess(a)
+	case *SetReg:
+		res, err = m.doSetReg(a)
+	case *GuestWrite:
+		res, err = m.doGuestWrite(a)
+	case *PrintEntry:
+		res, err = m.doPrintEntry(a)
+	case *PrintReg:
+		res, err = m.doPrintReg(a)
+	case *PrintMem:
+		res, err = m.doPrintMem(a)
+	default:
+		err = fmt.Errorf("the engine does not know the action %T", a)
+	}
+	st := Step{Action: a, Events: m.events, Result: res}
+	m.events = nil
+	return st, err
+}
+
+func (m *Machine) doGuestWrite(a *GuestWrite) (Result, error) {
+	if a.Size != 1 && a.Size != 2 && a.Size != 4 && a.Size != 8 {
+		return Result{}, fmt.Errorf("a guest store is 1, 2, 4 or 8 bytes, not %d", a.Size)
+	}
+	if a.GPA&GPA(a.Size-1) != 0 {
+		return Result{}, fmt.Errorf("a %d-byte store at GPA %s is not aligned", a.Size, a.GPA)
+	}
+	hpa, ok := m.GPAToHPA(a.GPA)
+	if !ok {
+		return Result{}, fmt.Errorf("GPA %s is not in any memslot", a.GPA)
+	}
+	old, err := m.Mem.Write(hpa, a.Size, a.Value)
+	if err != nil {
+		return Result{}, err
+	}
+	m.emit(Event{Kind: EvWrite, MMU: "guest", Func: "guest store", Space: SpaceGPA,
+		Addr: uint64(a.GPA), Old: old, New: a.Value, VCPU: a.VCPU, HPA: hpa, HasHPA: true, Size: a.Size,
+		Text: fmt.Sprintf("The guest stores %s to GPA %s (%d bytes; was %s). Without shadow paging KVM does not notice.",
+			hex(a.Value), a.GPA, a.Size, hex(old))})
+	return Result{OK: true, HasGPA: true, GPA: a.GPA, HasHPA: true, HPA: hpa}, nil
+}
+
+func (m *Machine) doPrintReg(a *PrintReg) (Result, error) {
+	v, err := m.VCPU(a.VCPU)
+	if err != nil {
+		return Result{}, err
+	}
+	val := v.Regs.Get(a.Reg)
+	text := fmt.Sprintf("%s = %s", a.Reg, hex(val))
+	if _, named := RegBits[a.Reg]; named {
+		text += " (" + DecodeReg(a.Reg, val) + ")"
+	}
+	m.emit(Event{Kind: EvRead, MMU: "vcpu", Func: "kvm_read_cr", Space: SpaceReg, Reg: a.Reg,
+		Old: val, New: val, VCPU: a.VCPU, Text: text + "."})
+	return Result{OK: true, HasValue: true, Value: val}, nil
+}
+
+func (m *Machine) doPrintMem(a *PrintMem) (Result, error) {
+	if a.Size != 1 && a.Size != 2 && a.Size != 4 && a.Size != 8 {
+		return Result{}, fmt.Errorf("print reads 1, 2, 4 or 8 bytes, not %d", a.Size)
+	}
+	val, err := m.ReadGuest(a.GPA, a.Size)
+	if err != nil {
+		return Result{}, err
+	}
+	hpa, _ := m.GPAToHPA(a.GPA)
+	m.emit(Event{Kind: EvRead, MMU: "guest", Func: "kvm_read_guest", Space: SpaceGPA, Addr: uint64(a.GPA),
+		Old: val, New: val, HPA: hpa, HasHPA: true, Size: a.Size,
+		Text: fmt.Sprintf("GPA %s (HPA %s) holds %s.", a.GPA, hpa, hex(val))})
+	return Result{OK: true, HasValue: true, Value: val, HasGPA: true, GPA: a.GPA, HasHPA: true, HPA: hpa}, nil
+}

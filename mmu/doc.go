@@ -1,0 +1,18 @@
+// Package mmu is the mmuviz engine: a model of the x86 MMU as the Linux KVM
+// hypervisor sees it, written so that a student can read it next to
+// arch/x86/kvm/mmu/ in the kernel.
+//
+// Every page table lives in simulated physical memory (PhysMem): the guest's
+// tables in guest-physical memory that memslots map onto host pages, KVM's own
+// tables directly in host pages. Walks read their entries from that memory, so
+// the number of memory references they report is honest.
+//
+// Files are split the way the kernel splits its sources: paging_tmpl.go holds
+// the guest walker (walk_addr_generic), permissions.go the permission and
+// reserved-bit tables that mmu.c computes, cpu_role.go the roles, x86.go the
+// control-register writes that x86.c handles.
+//
+// The engine is deterministic and never panics on bad input: every action
+// returns its events (the trace) and a Result, and malformed requests are
+// errors.
+package mmu

@@ -1,0 +1,138 @@
+package mmu
+
+import "fmt"
+
+// Config is what the VM's virtual CPU model reports through CPUID, plus the
+// size of host memory.
+type Config struct {
+	MaxPhyAddr int    // physical address width in bits (CPUID 0x80000008)
+	HostMemory uint64 // bytes of host physical memory
+	PSE36      bool   // 4 MiB pages can reach above 4 GiB
+	GBPages    bool   // 1 GiB pages (PDPE1GB)
+	NX         bool   // EFER.NX can be set
+	SMEP, SMAP bool   // CR4.SMEP and CR4.SMAP can be set
+	PKU        bool   // CR4.PKE can be set
+	LA57       bool   // 5-level paging
+}
+
+// DefaultConfig is a recent Intel CPU with 46 physical address bits and 1
+// GiB of host memory.
+func DefaultConfig() Config {
+	return Config{MaxPhyAddr: 46, HostMemory: 1 << 30, PSE36: true, GBPages: true,
+		NX: true, SMEP: true, SMAP: true, PKU: true, LA57: true}
+}
+
+// MMU is one struct kvm_mmu context. This issue models root_mmu as the
+// walker of the guest's own tables: its CPU role and the tables derived from
+// it (permissions, pkru_mask, guest reserved bits).
+type MMU struct {
+	Name        string
+	CPURole     CPURole
+	permissions [16]uint8
+	pkruMask    uint32
+	guestRsvd   rsvdBitsCheck
+}
+
+// VCPU is one virtual CPU: its registers, its PDPTR registers and its MMU
+// contexts (struct kvm_vcpu_arch).
+type VCPU struct {
+	ID      int
+	Regs    Regs
+	PDPTRs  [4]uint64 // loaded by load_pdptrs when a PAE guest writes CR3
+	RootMMU MMU       // root_mmu: the MMU for the guest's own address space
+}
+
+// WalkMMU returns the MMU that walks the guest's tables (arch.walk_mmu),
+// root_mmu while the vCPU is not running a nested guest.
+func (v *VCPU) WalkMMU() *MMU { return &v.RootMMU }
+
+// Machine is a VM (struct kvm) with its memory, memslots and vCPUs.
+type Machine struct {
+	Config Config
+	Mem    *PhysMem
+	Slots  []Memslot
+	VCPUs  []*VCPU
+
+	events  []Event
+	refs    int
+	observe func(m *Machine, event int)
+}
+
+// NewMachine builds a VM with no memslots and nvcpus vCPUs, paging off.
+func NewMachine(cfg Config, nvcpus int) (*Machine, error) {
+	if cfg.MaxPhyAddr < 32 || cfg.MaxPhyAddr > 52 {
+		return nil, fmt.Errorf("MAXPHYADDR must be between 32 and 52 bits, not %d", cfg.MaxPhyAddr)
+	}
+	if cfg.HostMemory < 1<<20 || cfg.HostMemory > 1<<cfg.MaxPhyAddr {
+		return nil, fmt.Errorf("host memory of %s must be at least 1 MiB and fit in %d address bits",
+			sizeString(cfg.HostMemory), cfg.MaxPhyAddr)
+	}
+	if nvcpus < 1 || nvcpus > 64 {
+		return nil, fmt.Errorf("a VM has 1 to 64 vCPUs, not %d", nvcpus)
+	}
+	// Host tables are allocated from 1 MiB up, below is left to firmware.
+	m := &Machine{Config: cfg, Mem: NewPhysMem(cfg.HostMemory, 0x100)}
+	for i := 0; i < nvcpus; i++ {
+		v := &VCPU{ID: i}
+		v.RootMMU.Name = "root_mmu"
+		m.VCPUs = append(m.VCPUs, v)
+		m.initMMU(v)
+	}
+	return m, nil
+}
+
+// Clone returns an independent copy of the machine; memory pages are shared
+// until written.
+func (m *Machine) Clone() *Machine {
+	c := &Machine{Config: m.Config, Mem: m.Mem.Clone()}
+	c.Slots = append([]Memslot(nil), m.Slots...)
+	for _, v := range m.VCPUs {
+		cv := *v
+		c.VCPUs = append(c.VCPUs, &cv)
+	}
+	return c
+}
+
+// VCPU returns vCPU id or an error naming the valid range.
+func (m *Machine) VCPU(id int) (*VCPU, error) {
+	if id < 0 || id >= len(m.VCPUs) {
+		return nil, fmt.Errorf("no vCPU %d: this VM has vCPUs 0 to %d", id, len(m.VCPUs)-1)
+	}
+	return m.VCPUs[id], nil
+}
+
+// initMMU recomputes the walk MMU's role-derived tables from the registers,
+// as kvm_init_mmu does, and reports whether the role changed.
+func (m *Machine) initMMU(v *VCPU) bool {
+	mmu := v.WalkMMU()
+	role := calcCPURole(&v.Regs, false)
+	if role == mmu.CPURole && mmu.CPURole.Ext.Valid {
+		return false
+	}
+	mmu.CPURole = role
+	mmu.permissions = updatePermissionBitmask(role)
+	mmu.pkruMask = updatePKRUBitmask(role)
+	mmu.guestRsvd = resetGuestRsvdsBitsMask(role, m.Config.MaxPhyAddr, m.Config.PSE36, m.Config.GBPages)
+	return true
+}
+
+// SetupRegs sets a vCPU's registers directly, with no checks and no trace,
+// as a scenario's initial state; PDPTRs are loaded for a PAE guest. It
+// returns an error if the PDPTEs are invalid.
+func (m *Machine) SetupRegs(id int, r Regs) error {
+	v, err := m.VCPU(id)
+	if err != nil {
+		return err
+	}
+	v.Regs = r
+	m.initMMU(v)
+	if r.Mode() == PagingPAE {
+		saved := m.events
+		ok, why := m.loadPDPTRs(v, r.CR3)
+		m.events = saved
+		if !ok {
+			return fmt.Errorf("CR3 %s: %s", hex(r.CR3), why)
+		}
+	}
+	return nil
+}

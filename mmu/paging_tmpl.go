@@ -1,0 +1,251 @@
+package mmu
+
+import "fmt"
+
+// Translator maps a guest physical address that a walk is about to use (a
+// table entry's address when level > 0, the final address when level is 0)
+// to the host address behind it. The memslot translator is the plain case;
+// a two-dimensional walk plugs an EPT/NPT walk in here, and a nested walk
+// plugs in translate_nested_gpa. mapped is false when no memory backs gpa
+// (MMIO); fault is set when the translation itself faults.
+type Translator interface {
+	TranslateGPA(m *Machine, gpa GPA, access uint64, level int) (hpa HPA, mapped bool, fault *Fault)
+}
+
+// SlotTranslator translates through the memslots alone, as KVM reads guest
+// memory (kvm_vcpu_gfn_to_hva); it costs no memory references.
+type SlotTranslator struct{}
+
+// TranslateGPA implements Translator.
+func (SlotTranslator) TranslateGPA(m *Machine, gpa GPA, _ uint64, _ int) (HPA, bool, *Fault) {
+	hpa, ok := m.GPAToHPA(gpa)
+	return hpa, ok, nil
+}
+
+// GuestWalker is struct guest_walker: what a walk of the guest's tables
+// found, level by level (index level-1).
+type GuestWalker struct {
+	Mode      PagingMode
+	Level     int     // level of the leaf, or where the walk stopped
+	MaxLevel  int     // level the walk started at
+	TableGFN  [5]GFN  // guest frame of the table read at each level
+	PTEs      [5]PTE  // entry read at each level
+	PTEGPA    [5]GPA  // guest address of each entry
+	PTEHPA    [5]HPA  // host address of each entry
+	FromReg   [5]bool // the entry came from a PDPTR register
+	PTAccess  [5]int  // rights granted by the levels above each entry
+	PTEAccess int     // rights of the whole walk (ACC_*)
+	PKey      int     // protection key of the leaf
+	GPA       GPA     // the translation
+	HPA       HPA     // host address behind GPA
+	Mapped    bool    // a memslot backs GPA
+	Fault     *Fault  // set when the walk faulted
+	Refs      int     // memory references made
+	Access    uint64  // PFERR_* bits describing the access
+	GVA       GVA     // the address walked
+	walkMMU   *MMU
+}
+
+// walkContext carries what one walk needs besides the walker itself.
+type walkContext struct {
+	m    *Machine
+	v    *VCPU
+	mmu  *MMU
+	f    guestFormat
+	tr   Translator
+	w    *GuestWalker
+	what string // "read as user", for narration
+}
+
+// accessBits turns an Access into the PFERR_* bits the walker checks.
+func accessBits(a *Access) uint64 {
+	var acc uint64
+	switch a.Kind {
+	case AccessWrite:
+		acc |= PFErrWrite
+	case AccessFetch:
+		acc |= PFErrFetch
+	}
+	if a.User {
+		acc |= PFErrUser
+	}
+	if a.Implicit {
+		acc |= PFErrImplicit
+	}
+	return acc
+}
+
+// describeAccess says "write as supervisor (implicit)" and the like.
+func describeAccess(acc uint64) string {
+	kind := "read"
+	if acc&PFErrWrite != 0 {
+		kind = "write"
+	} else if acc&PFErrFetch != 0 {
+		kind = "instruction fetch"
+	}
+	who := "supervisor"
+	if acc&PFErrUser != 0 {
+		who = "user"
+	}
+	s := kind + " as " + who
+	if acc&PFErrImplicit != 0 {
+		s += " (implicit)"
+	}
+	return s
+}
+
+// walkAddrGeneric walks the guest's tables for gva as FNAME(walk_addr_generic)
+// does: read each level's entry through tr, stop at a non-present entry or a
+// reserved bit, accumulate W and U by AND and NX by OR, check permissions on
+// the leaf, and only then set A on every level and D on the leaf of a write.
+func (m *Machine) walkAddrGeneric(v *VCPU, mmu *MMU, gva GVA, access uint64, tr Translator) *GuestWalker {
+	mode := PagingMode(mmu.CPURole.Base.Level())
+	w := &GuestWalker{Mode: mode, GVA: gva, Access: access, walkMMU: mmu, PTEAccess: AccAll}
+	c := &walkContext{m: m, v: v, mmu: mmu, f: formatFor(mode), tr: tr, w: w, what: describeAccess(access)}
+	refs0 := m.refs
+	defer func() { w.Refs = m.refs - refs0 }()
+	if mode == PagingOff {
+		c.nonpaging()
+		return w
+	}
+	ok := c.walkLevels()
+	if !ok {
+		return w
+	}
+	if !c.checkPermissions() {
+		return w
+	}
+	if !c.finalTranslation() {
+		return w
+	}
+	c.updateAccessedDirtyBits()
+	return w
+}
+
+// nonpaging is nonpaging_gva_to_gpa: with CR0.PG=0 the GVA is the GPA.
+func (c *walkContext) nonpaging() {
+	c.w.GPA = GPA(c.w.GVA)
+	c.w.Level = 0
+	c.finalTranslation()
+}
+
+func (c *walkContext) walkLevels() bool {
+	w, f, v := c.w, c.f, c.v
+	level := f.rootLevel
+	w.MaxLevel = level
+	table := f.cr3Base(v.Regs.CR3, c.m.Config.MaxPhyAddr)
+	access := AccAll
+	if f.mode == PagingPAE {
+		// The PDPTEs were loaded into registers at the last CR3 write; the
+		// walk uses those copies, not memory (get_pdptr).
+		i := int(uint64(w.GVA)>>30) & 3
+		e := PTE(v.PDPTRs[i])
+		w.PTEs[2], w.FromReg[2], w.PTAccess[2] = e, true, access
+		w.Level = 3
+		c.m.emit(Event{Kind: EvRead, MMU: c.mmu.Name, Func: "get_pdptr", Space: SpacePDPTR,
+			Addr: uint64(i), Level: 3, Index: i, Old: uint64(e), New: uint64(e), HasEntry: true,
+			VCPU: v.ID, GVA: w.GVA, Table: uint64(table),
+			Text: fmt.Sprintf("PAE: GVA bits 31:30 = %d select PDPTR%d, loaded from GPA %s when CR3 was written: %s (%s). No memory reference.",
+				i, i, table+GPA(8*i), hex(uint64(e)), DecodeFlags(e&(PTPresent|PTPWT|PTPCD), 3, false))})
+		if !e.Present() {
+			return c.fail(0, 3, fmt.Sprintf("PDPTE %d is not present", i))
+		}
+		table = f.tableAddr(e)
+		level = 2
+	}
+	for ; level >= 1; level-- {
+		e, ok := c.readGPTE(table, level)
+		if !ok {
+			return false
+		}
+		if !e.Present() {
+			return c.fail(0, level, fmt.Sprintf("the %s is not present", EntryName(f.mode, level)))
+		}
+		if c.mmu.guestRsvd.isRsvdBitsSet(e, level) {
+			return c.fail(PFErrRsvd|PFErrPresent, level,
+				fmt.Sprintf("the %s sets reserved bits %s", EntryName(f.mode, level), hex(uint64(e)&c.rsvdMask(e, level))))
+		}
+		w.PTAccess[level-1] = access
+		access &= gpteAccess(e, f.wide)
+		if f.isLastGPTE(e, level, c.mmu.CPURole.Ext.CR4PSE) {
+			break
+		}
+		table = f.tableAddr(e)
+	}
+	w.PTEAccess = access
+	if f.wide && c.mmu.CPURole.Ext.CR4PKE {
+		w.PKey = w.PTEs[w.Level-1].PKey()
+	}
+	return true
+}
+
+func (c *walkContext) rsvdMask(e PTE, level int) uint64 {
+	return c.mmu.guestRsvd.mask[(e>>7)&1][level-1]
+}
+
+// gpteAccess is FNAME(gpte_access): the rights one entry grants.
+func gpteAccess(e PTE, wide bool) int {
+	acc := AccExec
+	if wide && e.NX() {
+		acc = 0
+	}
+	if e.Writable() {
+		acc |= AccWrite
+	}
+	if e.User() {
+		acc |= AccUser
+	}
+	return acc
+}
+
+// readGPTE reads the entry for the walked GVA from the table at table,
+// translating the entry's address first (kvm_translate_gpa).
+func (c *walkContext) readGPTE(table GPA, level int) (PTE, bool) {
+	w, f := c.w, c.f
+	w.Level = level
+	idx := f.index(w.GVA, level)
+	gpa := table + GPA(idx*f.entrySize)
+	w.TableGFN[level-1] = table.GFN()
+	w.PTEGPA[level-1] = gpa
+	// Reading a table is a read (and with A/D, a write) of guest memory by
+	// the walker itself, never a user access to it.
+	hpa, mapped, fault := c.tr.TranslateGPA(c.m, gpa, PFErrUser|PFErrWrite, level)
+	if fault != nil {
+		w.Fault = fault
+		return 0, false
+	}
+	if !mapped {
+		return 0, c.fail(0, level, fmt.Sprintf("the %s at GPA %s is outside every memslot", TableName(f.mode, level), table))
+	}
+	raw, err := c.m.Mem.Read(hpa, f.entrySize)
+	if err != nil {
+		return 0, c.fail(0, level, err.Error())
+	}
+	c.m.refs++
+	e := PTE(raw)
+	w.PTEs[level-1], w.PTEHPA[level-1] = e, hpa
+	lo, hi := f.indexBits(level)
+	c.m.emit(Event{Kind: EvRead, MMU: c.mmu.Name, Func: "walk_addr_generic", Space: SpaceGPA,
+		Addr: uint64(gpa), Level: level, Index: idx, Old: raw, New: raw, HasEntry: true,
+		HPA: hpa, HasHPA: true, Table: uint64(table), Size: f.entrySize, VCPU: c.v.ID, GVA: w.GVA,
+		Text: c.narrateRead(e, level, idx, lo, hi, gpa, hpa)})
+	return e, true
+}
+
+func (c *walkContext) narrateRead(e PTE, level, idx, lo, hi int, gpa GPA, hpa HPA) string {
+	f := c.f
+	s := fmt.Sprintf("GVA bits %d:%d = %d index the %s at GPA %s; the %s at GPA %s (HPA %s) is %s",
+		hi, lo, idx, TableName(f.mode, level), GPA(uint64(gpa)&^pageMask),
+		EntryName(f.mode, level), gpa, hpa, hex(uint64(e)))
+	switch {
+	case !e.Present():
+		return s + ": not present."
+	case c.mmu.guestRsvd.isRsvdBitsSet(e, level):
+		return s + " (" + DecodeFlags(e, level, f.wide) + "), with reserved bits set."
+	case f.isLastGPTE(e, level, c.mmu.CPURole.Ext.CR4PSE):
+		size := sizeString(LevelPageSize(f.mode, level))
+		return s + fmt.Sprintf(" (%s): it maps a %s page at GPA %s.", DecodeFlags(e, level, f.wide), size,
+			f.leafGPA(e, level, 0, c.m.Config.PSE36))
+	}
+	return s + fmt.Sprintf(" (%s): the next table is at GPA %s.", DecodeFlags(e, level, f.wide), f.tableAddr(e))
+}

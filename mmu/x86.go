@@ -1,0 +1,146 @@
+package mmu
+
+import "fmt"
+
+// translator returns the hook the walker uses to reach guest memory.
+func (m *Machine) translator() Translator { return SlotTranslator{} }
+
+// checkGVA rejects addresses the paging mode cannot express. It returns a
+// #GP fault for a non-canonical address in long mode (the CPU raises #GP
+// before any walk) and an error for an address wider than 32 bits otherwise.
+func checkGVA(mode PagingMode, gva GVA) (*Fault, error) {
+	switch mode {
+	case Paging4, Paging5:
+		width := formatFor(mode).vaBits()
+		top := uint64(gva) >> uint(width-1)
+		if top != 0 && top != (^uint64(0))>>uint(width-1) {
+			return &Fault{Vector: "#GP", Addr: gva, Reason: fmt.Sprintf(
+				"GVA %s is not canonical: bits 63:%d must all equal bit %d", gva, width-1, width-1)}, nil
+		}
+	default:
+		if uint64(gva) > 0xffffffff {
+			return nil, fmt.Errorf("GVA %s does not fit in the 32-bit address space of %s", gva, mode)
+		}
+	}
+	return nil, nil
+}
+
+func (m *Machine) doAccess(a *Access) (Result, error) {
+	v, err := m.VCPU(a.VCPU)
+	if err != nil {
+		return Result{}, err
+	}
+	if a.Implicit && (a.User || a.Kind == AccessFetch) {
+		return Result{}, fmt.Errorf("an implicit access is a supervisor read or write")
+	}
+	mmu := v.WalkMMU()
+	mode := PagingMode(mmu.CPURole.Base.Level())
+	gp, err := checkGVA(mode, a.GVA)
+	if err != nil {
+		return Result{}, err
+	}
+	acc := accessBits(a)
+	fn := formatFor(mode).prefix + "_gva_to_gpa"
+	if mode == PagingOff {
+		fn = "nonpaging_gva_to_gpa"
+	}
+	m.emit(Event{Kind: EvBegin, MMU: mmu.Name, Func: fn, Space: SpaceGVA, Addr: uint64(a.GVA),
+		VCPU: v.ID, GVA: a.GVA, Old: acc, New: acc,
+		Text: fmt.Sprintf("vCPU %d: %s of GVA %s with %s; the walk starts from CR3 = %s.",
+			v.ID, describeAccess(acc), a.GVA, mode, hex(v.Regs.CR3))})
+	if gp != nil {
+		m.emit(Event{Kind: EvFault, MMU: mmu.Name, Func: "kvm_inject_gp", Space: SpaceGVA, Addr: uint64(a.GVA),
+			VCPU: v.ID, GVA: a.GVA, Text: "#GP(0): " + gp.Reason + "."})
+		return Result{Fault: gp, HasRefs: true}, nil
+	}
+	w := m.walkAddrGeneric(v, mmu, a.GVA, acc, m.translator())
+	res := Result{HasRefs: true, Refs: w.Refs}
+	if w.Fault != nil {
+		res.Fault = w.Fault
+		return res, nil
+	}
+	res.OK, res.HasGPA, res.GPA = true, true, w.GPA
+	text := fmt.Sprintf("GVA %s → GPA %s", a.GVA, w.GPA)
+	if w.Mapped {
+		res.HasHPA, res.HPA = true, w.HPA
+		text += fmt.Sprintf(" → HPA %s", w.HPA)
+	} else {
+		res.Note = "MMIO: no memslot covers the GPA"
+		text += " (no memslot: KVM would emulate it as MMIO)"
+	}
+	if w.Level > 0 {
+		text += fmt.Sprintf(", a %s page", sizeString(LevelPageSize(mode, w.Level)))
+	}
+	m.emit(Event{Kind: EvResult, MMU: mmu.Name, Func: fn, Space: SpaceGPA, Addr: uint64(w.GPA),
+		Level: w.Level, VCPU: v.ID, GVA: a.GVA, HPA: w.HPA, HasHPA: w.Mapped,
+		Text: fmt.Sprintf("%s; %d memory references.", text, w.Refs)})
+	return res, nil
+}
+
+// EntryRef locates one guest entry on the path of a GVA.
+type EntryRef struct {
+	Level int
+	Index int
+	Table GPA // GPA of the table holding the entry
+	GPA   GPA // GPA of the entry itself
+	Value PTE
+}
+
+// LookupEntry follows the guest's tables for gva down to level without
+// checks or side effects, as a debugger would. It fails when an entry above
+// level is missing or maps a large page, saying which.
+func (m *Machine) LookupEntry(vcpu int, gva GVA, level int) (EntryRef, error) {
+	v, err := m.VCPU(vcpu)
+	if err != nil {
+		return EntryRef{}, err
+	}
+	mode := PagingMode(v.WalkMMU().CPURole.Base.Level())
+	f := formatFor(mode)
+	if mode == PagingOff {
+		return EntryRef{}, fmt.Errorf("paging is off: there are no page tables")
+	}
+	if level < 1 || level > f.rootLevel {
+		return EntryRef{}, fmt.Errorf("%s has levels 1 to %d, not %d", mode, f.rootLevel, level)
+	}
+	table := f.cr3Base(v.Regs.CR3, m.Config.MaxPhyAddr)
+	for l := f.rootLevel; ; l-- {
+		idx := f.index(gva, l)
+		if f.mode == PagingPAE && l == 3 {
+			idx = int(uint64(gva)>>30) & 3
+		}
+		gpa := table + GPA(idx*f.entrySize)
+		raw, err := m.ReadGuest(gpa, f.entrySize)
+		if err != nil {
+			return EntryRef{}, fmt.Errorf("reading the %s: %v", EntryName(mode, l), err)
+		}
+		e := PTE(raw)
+		if l == level {
+			return EntryRef{Level: l, Index: idx, Table: table, GPA: gpa, Value: e}, nil
+		}
+		if !e.Present() {
+			return EntryRef{}, fmt.Errorf("the %s for GVA %s (at GPA %s) is not present, so there is no level-%d entry",
+				EntryName(mode, l), gva, gpa, level)
+		}
+		if l > 1 && f.isLastGPTE(e, l, v.WalkMMU().CPURole.Ext.CR4PSE) && !(f.mode == PagingPAE && l == 3) {
+			return EntryRef{}, fmt.Errorf("the %s for GVA %s maps a large page, so there is no level-%d entry",
+				EntryName(mode, l), gva, level)
+		}
+		table = f.tableAddr(e)
+	}
+}
+
+func (m *Machine) doPrintEntry(a *PrintEntry) (Result, error) {
+	ref, err := m.LookupEntry(a.VCPU, a.GVA, a.Level)
+	if err != nil {
+		return Result{}, err
+	}
+	v := m.VCPUs[a.VCPU]
+	mode := PagingMode(v.WalkMMU().CPURole.Base.Level())
+	hpa, _ := m.GPAToHPA(ref.GPA)
+	m.emit(Event{Kind: EvRead, MMU: "debug", Func: "kvm_read_guest", Space: SpaceGPA, Addr: uint64(ref.GPA),
+		Level: ref.Level, Index: ref.Index, HasEntry: true, Old: uint64(ref.Value), New: uint64(ref.Value),
+		HPA: hpa, HasHPA: true, Table: uint64(ref.Table), Size: EntrySize(mode), VCPU: a.VCPU, GVA: a.GVA,
+		Text: fmt.Sprintf("%s[%d] for GVA %s at GPA %s = %s (%s).", EntryName(mode, ref.Level), ref.Index, a.GVA,
+			ref.GPA, hex(uint64(ref.Value)), DecodeFlags(ref.Value, ref.Level, mode != Paging32))})
+	return Result{OK: true, HasValue: true, Value: uint64(ref.Value), HasGPA: true, GPA: ref.GPA}, nil
+}

@@ -1,0 +1,151 @@
+package mmu
+
+import "fmt"
+
+// loadPDPTRs reads the four PDPTEs of a PAE guest from the 32-byte aligned
+// table at cr3 into the PDPTR registers, as load_pdptrs does, refusing
+// present entries with reserved bits. Nothing is loaded on failure.
+func (m *Machine) loadPDPTRs(v *VCPU, cr3 uint64) (bool, string) {
+	base := GPA(cr3 & 0xffffffe0)
+	rsvd := pdptrRsvdBits(m.Config.MaxPhyAddr)
+	var pd [4]uint64
+	for i := range pd {
+		gpa := base + GPA(8*i)
+		hpa, ok := m.GPAToHPA(gpa)
+		if !ok {
+			return false, fmt.Sprintf("the PDPT at GPA %s is outside every memslot", base)
+		}
+		val, err := m.Mem.Read(hpa, 8)
+		if err != nil {
+			return false, err.Error()
+		}
+		m.refs++
+		pd[i] = val
+		m.emit(Event{Kind: EvRead, MMU: v.WalkMMU().Name, Func: "load_pdptrs", Space: SpaceGPA,
+			Addr: uint64(gpa), Level: 3, Index: i, HasEntry: true, Old: val, New: val, HPA: hpa, HasHPA: true,
+			Table: uint64(base), Size: 8, VCPU: v.ID,
+			Text: fmt.Sprintf("load_pdptrs: PDPTE %d at GPA %s = %s is copied into the PDPTR%d register.", i, gpa, hex(val), i)})
+		if val&PTPresent != 0 && val&rsvd != 0 {
+			return false, fmt.Sprintf("PDPTE %d = %s sets reserved bits %s", i, hex(val), hex(val&rsvd))
+		}
+	}
+	v.PDPTRs = pd
+	return true, ""
+}
+
+// gp records a #GP(0) for a refused register write.
+func (m *Machine) gp(v *VCPU, fn, why string) (Result, error) {
+	m.emit(Event{Kind: EvFault, MMU: v.WalkMMU().Name, Func: fn, VCPU: v.ID,
+		Text: "#GP(0): " + why + "; the register keeps its old value."})
+	return Result{Fault: &Fault{Vector: "#GP", Reason: why}}, nil
+}
+
+func (m *Machine) doSetReg(a *SetReg) (Result, error) {
+	v, err := m.VCPU(a.VCPU)
+	if err != nil {
+		return Result{}, err
+	}
+	old := v.Regs
+	next := v.Regs
+	next.Set(a.Reg, a.Value)
+	fn, why := m.validateRegWrite(v, a.Reg, &next)
+	if why != "" {
+		return m.gp(v, fn, why)
+	}
+	if next.Mode() == PagingPAE && m.needPDPTRReload(a.Reg, &old, &next) {
+		if ok, msg := m.loadPDPTRs(v, next.CR3); !ok {
+			return m.gp(v, fn, msg)
+		}
+	}
+	v.Regs = next
+	val := v.Regs.Get(a.Reg)
+	text := fmt.Sprintf("%s: %s ← %s", fn, a.Reg, hex(val))
+	if _, named := RegBits[a.Reg]; named {
+		text += " (" + DecodeReg(a.Reg, val) + ")"
+	}
+	m.emit(Event{Kind: EvSet, MMU: v.WalkMMU().Name, Func: fn, Space: SpaceReg, Reg: a.Reg,
+		Old: old.Get(a.Reg), New: val, VCPU: v.ID, Text: text + "."})
+	if a.Reg == RegCR0 && next.EFER != old.EFER {
+		m.emit(Event{Kind: EvSet, MMU: v.WalkMMU().Name, Func: fn, Space: SpaceReg, Reg: RegEFER,
+			Old: old.EFER, New: next.EFER, VCPU: v.ID,
+			Text: fmt.Sprintf("%s: long mode is now %s, so EFER.LMA follows (EFER = %s).",
+				fn, map[bool]string{true: "active", false: "inactive"}[next.EFER&EFERLMA != 0], hex(next.EFER))})
+	}
+	if m.initMMU(v) {
+		role := v.WalkMMU().CPURole
+		m.emit(Event{Kind: EvRole, MMU: v.WalkMMU().Name, Func: "kvm_calc_cpu_role", VCPU: v.ID,
+			Text: fmt.Sprintf("The paging role changed, so kvm_init_mmu recomputes it: %s, cpu_role %s.",
+				PagingMode(role.Base.Level()), role)})
+	}
+	return Result{OK: true, HasValue: true, Value: val}, nil
+}
+
+// needPDPTRReload says when a PAE guest's register write reloads the
+// PDPTRs: a CR3 write, paging being turned on, or a change of the CR4 bits
+// that affect them (X86_CR4_PDPTR_BITS).
+func (m *Machine) needPDPTRReload(r Reg, old, next *Regs) bool {
+	switch r {
+	case RegCR3:
+		return true
+	case RegCR0:
+		return (old.CR0^next.CR0)&CR0PG != 0 // X86_CR0_PDPTR_BITS: PG (CD, NW not modelled)
+	case RegCR4:
+		return (old.CR4^next.CR4)&(CR4PGE|CR4PSE|CR4PAE|CR4SMEP) != 0
+	}
+	return false
+}
+
+// validateRegWrite applies the checks of kvm_set_cr0/3/4 and set_efer that
+// matter to paging, updating next (EFER.LMA follows CR0.PG), and returns the
+// kernel function and, when the write is refused, why.
+func (m *Machine) validateRegWrite(v *VCPU, r Reg, next *Regs) (string, string) {
+	old := &v.Regs
+	switch r {
+	case RegCR0:
+		if next.CR0&CR0PG != 0 && next.CR0&CR0PE == 0 {
+			return "kvm_set_cr0", "CR0.PG needs CR0.PE"
+		}
+		if next.CR0&CR0PG != 0 && old.CR0&CR0PG == 0 && next.EFER&EFERLME != 0 {
+			if next.CR4&CR4PAE == 0 {
+				return "kvm_set_cr0", "entering long mode needs CR4.PAE"
+			}
+			next.EFER |= EFERLMA
+		}
+		if next.CR0&CR0PG == 0 {
+			next.EFER &^= EFERLMA
+		}
+		return "kvm_set_cr0", ""
+	case RegCR3:
+		if next.EFER&EFERLMA != 0 && next.CR3&bits(m.Config.MaxPhyAddr, 63) != 0 {
+			return "kvm_set_cr3", fmt.Sprintf("CR3 sets bits above MAXPHYADDR (%d)", m.Config.MaxPhyAddr)
+		}
+		return "kvm_set_cr3", ""
+	case RegCR4:
+		for _, f := range []struct {
+			bit uint64
+			has bool
+			n   string
+		}{{CR4SMEP, m.Config.SMEP, "SMEP"}, {CR4SMAP, m.Config.SMAP, "SMAP"}, {CR4PKE, m.Config.PKU, "PKE"}, {CR4LA57, m.Config.LA57, "LA57"}} {
+			if next.CR4&f.bit != 0 && !f.has {
+				return "kvm_set_cr4", "the vCPU model has no " + f.n
+			}
+		}
+		if old.EFER&EFERLMA != 0 && next.CR4&CR4PAE == 0 {
+			return "kvm_set_cr4", "CR4.PAE cannot be cleared in long mode"
+		}
+		if old.EFER&EFERLMA != 0 && (old.CR4^next.CR4)&CR4LA57 != 0 {
+			return "kvm_set_cr4", "CR4.LA57 cannot change in long mode"
+		}
+		return "kvm_set_cr4", ""
+	case RegEFER:
+		next.EFER = next.EFER&^EFERLMA | old.EFER&EFERLMA
+		if next.EFER&EFERNX != 0 && !m.Config.NX {
+			return "set_efer", "the vCPU model has no NX"
+		}
+		if old.CR0&CR0PG != 0 && (old.EFER^next.EFER)&EFERLME != 0 {
+			return "set_efer", "EFER.LME cannot change while paging is on"
+		}
+		return "set_efer", ""
+	}
+	return "kvm_set_" + r.String(), ""
+}
