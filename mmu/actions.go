@@ -169,10 +169,12 @@ func (m *Machine) doGuestWrite(a *GuestWrite) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	m.emit(Event{Kind: EvWrite, MMU: "guest", Func: "guest store", Space: SpaceGPA,
-		Addr: uint64(a.GPA), Old: old, New: a.Value, VCPU: a.VCPU, HPA: hpa, HasHPA: true, Size: a.Size,
-		Text: fmt.Sprintf("The guest stores %s to GPA %s (%d bytes; was %s). Without shadow paging KVM does not notice.",
-			hex(a.Value), a.GPA, a.Size, hex(old))})
+	if !m.Quiet {
+		m.emit(Event{Kind: EvWrite, MMU: "guest", Func: "guest store", Space: SpaceGPA,
+			Addr: uint64(a.GPA), Old: old, New: a.Value, VCPU: a.VCPU, HPA: hpa, HasHPA: true, Size: a.Size,
+			Text: fmt.Sprintf("The guest stores %s to GPA %s (%d bytes; was %s). Without shadow paging KVM does not notice.",
+				hex(a.Value), a.GPA, a.Size, hex(old))})
+	}
 	return Result{OK: true, HasGPA: true, GPA: a.GPA, HasHPA: true, HPA: hpa}, nil
 }
 
@@ -186,8 +188,10 @@ func (m *Machine) doPrintReg(a *PrintReg) (Result, error) {
 	if _, named := RegBits[a.Reg]; named {
 		text += " (" + DecodeReg(a.Reg, val) + ")"
 	}
-	m.emit(Event{Kind: EvRead, MMU: "vcpu", Func: "kvm_read_cr", Space: SpaceReg, Reg: a.Reg,
-		Old: val, New: val, VCPU: a.VCPU, Text: text + "."})
+	if !m.Quiet {
+		m.emit(Event{Kind: EvRead, MMU: "vcpu", Func: "kvm_read_cr", Space: SpaceReg, Reg: a.Reg,
+			Old: val, New: val, VCPU: a.VCPU, Text: text + "."})
+	}
 	return Result{OK: true, HasValue: true, Value: val}, nil
 }
 
@@ -200,8 +204,10 @@ func (m *Machine) doPrintMem(a *PrintMem) (Result, error) {
 		return Result{}, err
 	}
 	hpa, _ := m.GPAToHPA(a.GPA)
-	m.emit(Event{Kind: EvRead, MMU: "guest", Func: "kvm_read_guest", Space: SpaceGPA, Addr: uint64(a.GPA),
-		Old: val, New: val, HPA: hpa, HasHPA: true, Size: a.Size,
-		Text: fmt.Sprintf("GPA %s (HPA %s) holds %s.", a.GPA, hpa, hex(val))})
+	if !m.Quiet {
+		m.emit(Event{Kind: EvRead, MMU: "guest", Func: "kvm_read_guest", Space: SpaceGPA, Addr: uint64(a.GPA),
+			Old: val, New: val, HPA: hpa, HasHPA: true, Size: a.Size,
+			Text: fmt.Sprintf("GPA %s (HPA %s) holds %s.", a.GPA, hpa, hex(val))})
+	}
 	return Result{OK: true, HasValue: true, Value: val, HasGPA: true, GPA: a.GPA, HasHPA: true, HPA: hpa}, nil
 }

@@ -52,6 +52,9 @@ type Machine struct {
 	Mem    *PhysMem
 	Slots  []Memslot
 	VCPUs  []*VCPU
+	// Quiet turns the trace off: actions return no events, which makes
+	// bulk runs (fuzzing, benchmarks) fast. Timelines need it off.
+	Quiet bool
 
 	events  []Event
 	refs    int
@@ -84,7 +87,7 @@ func NewMachine(cfg Config, nvcpus int) (*Machine, error) {
 // Clone returns an independent copy of the machine; memory pages are shared
 // until written.
 func (m *Machine) Clone() *Machine {
-	c := &Machine{Config: m.Config, Mem: m.Mem.Clone()}
+	c := &Machine{Config: m.Config, Mem: m.Mem.Clone(), Quiet: m.Quiet}
 	c.Slots = append([]Memslot(nil), m.Slots...)
 	for _, v := range m.VCPUs {
 		cv := *v

@@ -142,11 +142,13 @@ func (c *walkContext) walkLevels() bool {
 		e := PTE(v.PDPTRs[i])
 		w.PTEs[2], w.FromReg[2], w.PTAccess[2] = e, true, access
 		w.Level = 3
-		c.m.emit(Event{Kind: EvRead, MMU: c.mmu.Name, Func: "get_pdptr", Space: SpacePDPTR,
-			Addr: uint64(i), Level: 3, Index: i, Old: uint64(e), New: uint64(e), HasEntry: true,
-			VCPU: v.ID, GVA: w.GVA, Table: uint64(table),
-			Text: fmt.Sprintf("PAE: GVA bits 31:30 = %d select PDPTR%d, loaded from GPA %s when CR3 was written: %s (%s). No memory reference.",
-				i, i, table+GPA(8*i), hex(uint64(e)), DecodeFlags(e&(PTPresent|PTPWT|PTPCD), 3, false))})
+		if !c.m.Quiet {
+			c.m.emit(Event{Kind: EvRead, MMU: c.mmu.Name, Func: "get_pdptr", Space: SpacePDPTR,
+				Addr: uint64(i), Level: 3, Index: i, Old: uint64(e), New: uint64(e), HasEntry: true,
+				VCPU: v.ID, GVA: w.GVA, Table: uint64(table),
+				Text: fmt.Sprintf("PAE: GVA bits 31:30 = %d select PDPTR%d, loaded from GPA %s when CR3 was written: %s (%s). No memory reference.",
+					i, i, table+GPA(8*i), hex(uint64(e)), DecodeFlags(e&(PTPresent|PTPWT|PTPCD), 3, false))})
+		}
 		if !e.Present() {
 			return c.fail(0, 3, fmt.Sprintf("PDPTE %d is not present", i))
 		}
@@ -225,10 +227,12 @@ func (c *walkContext) readGPTE(table GPA, level int) (PTE, bool) {
 	e := PTE(raw)
 	w.PTEs[level-1], w.PTEHPA[level-1] = e, hpa
 	lo, hi := f.indexBits(level)
-	c.m.emit(Event{Kind: EvRead, MMU: c.mmu.Name, Func: "walk_addr_generic", Space: SpaceGPA,
-		Addr: uint64(gpa), Level: level, Index: idx, Old: raw, New: raw, HasEntry: true,
-		HPA: hpa, HasHPA: true, Table: uint64(table), Size: f.entrySize, VCPU: c.v.ID, GVA: w.GVA,
-		Text: c.narrateRead(e, level, idx, lo, hi, gpa, hpa)})
+	if !c.m.Quiet {
+		c.m.emit(Event{Kind: EvRead, MMU: c.mmu.Name, Func: "walk_addr_generic", Space: SpaceGPA,
+			Addr: uint64(gpa), Level: level, Index: idx, Old: raw, New: raw, HasEntry: true,
+			HPA: hpa, HasHPA: true, Table: uint64(table), Size: f.entrySize, VCPU: c.v.ID, GVA: w.GVA,
+			Text: c.narrateRead(e, level, idx, lo, hi, gpa, hpa)})
+	}
 	return e, true
 }
 

@@ -13,11 +13,13 @@ func (c *walkContext) fail(errcode uint64, level int, why string) bool {
 	}
 	f := &Fault{Vector: "#PF", ErrorCode: errcode, Addr: c.w.GVA, Level: level, Reason: why}
 	c.w.Fault = f
-	c.m.emit(Event{Kind: EvFault, MMU: c.mmu.Name, Func: "walk_addr_generic", Space: SpaceGVA,
-		Addr: uint64(c.w.GVA), Level: level, Index: c.indexAt(level), HasEntry: level > 0,
-		Old: errcode, New: errcode, VCPU: c.v.ID, GVA: c.w.GVA,
-		Text: fmt.Sprintf("Page fault on the %s of GVA %s: %s. Error code %s = %s; CR2 = %s. Nothing is written.",
-			c.what, c.w.GVA, why, hex(errcode), DecodeErrorCode(errcode), c.w.GVA)})
+	if !c.m.Quiet {
+		c.m.emit(Event{Kind: EvFault, MMU: c.mmu.Name, Func: "walk_addr_generic", Space: SpaceGVA,
+			Addr: uint64(c.w.GVA), Level: level, Index: c.indexAt(level), HasEntry: level > 0,
+			Old: errcode, New: errcode, VCPU: c.v.ID, GVA: c.w.GVA,
+			Text: fmt.Sprintf("Page fault on the %s of GVA %s: %s. Error code %s = %s; CR2 = %s. Nothing is written.",
+				c.what, c.w.GVA, why, hex(errcode), DecodeErrorCode(errcode), c.w.GVA)})
+	}
 	return false
 }
 
@@ -40,11 +42,13 @@ func (c *walkContext) checkPermissions() bool {
 		return c.fail(errcode, w.Level, rights+"; "+c.whyDenied(errcode))
 	}
 	leaf := w.PTEs[w.Level-1]
-	c.m.emit(Event{Kind: EvCheck, MMU: c.mmu.Name, Func: "permission_fault", Space: SpaceGVA,
-		Addr: uint64(w.GVA), Level: w.Level, Index: c.indexAt(w.Level), HasEntry: true,
-		Old: uint64(leaf), New: uint64(leaf), VCPU: c.v.ID, GVA: w.GVA,
-		Text: fmt.Sprintf("The %s (W and U ANDed, NX ORed over the levels); a %s is allowed.",
-			rights, c.what)})
+	if !c.m.Quiet {
+		c.m.emit(Event{Kind: EvCheck, MMU: c.mmu.Name, Func: "permission_fault", Space: SpaceGVA,
+			Addr: uint64(w.GVA), Level: w.Level, Index: c.indexAt(w.Level), HasEntry: true,
+			Old: uint64(leaf), New: uint64(leaf), VCPU: c.v.ID, GVA: w.GVA,
+			Text: fmt.Sprintf("The %s (W and U ANDed, NX ORed over the levels); a %s is allowed.",
+				rights, c.what)})
+	}
 	return true
 }
 
@@ -145,12 +149,14 @@ func (c *walkContext) updateAccessedDirtyBits() {
 				what = "D"
 			}
 		}
-		c.m.emit(Event{Kind: EvWrite, MMU: c.mmu.Name, Func: "update_accessed_dirty_bits", Space: SpaceGPA,
-			Addr: uint64(w.PTEGPA[level-1]), Level: level, Index: c.indexAt(level), HasEntry: true,
-			Old: old, New: uint64(n), HPA: w.PTEHPA[level-1], HasHPA: true, Table: uint64(w.TableGFN[level-1].GPA()),
-			Size: c.f.entrySize, VCPU: c.v.ID, GVA: w.GVA,
-			Text: fmt.Sprintf("The walk succeeded, so %s set in the %s at GPA %s (%s → %s).",
-				what+map[bool]string{true: " are", false: " is"}[what == "A and D"], EntryName(c.f.mode, level),
-				w.PTEGPA[level-1], hex(uint64(e)), hex(uint64(n)))})
+		if !c.m.Quiet {
+			c.m.emit(Event{Kind: EvWrite, MMU: c.mmu.Name, Func: "update_accessed_dirty_bits", Space: SpaceGPA,
+				Addr: uint64(w.PTEGPA[level-1]), Level: level, Index: c.indexAt(level), HasEntry: true,
+				Old: old, New: uint64(n), HPA: w.PTEHPA[level-1], HasHPA: true, Table: uint64(w.TableGFN[level-1].GPA()),
+				Size: c.f.entrySize, VCPU: c.v.ID, GVA: w.GVA,
+				Text: fmt.Sprintf("The walk succeeded, so %s set in the %s at GPA %s (%s → %s).",
+					what+map[bool]string{true: " are", false: " is"}[what == "A and D"], EntryName(c.f.mode, level),
+					w.PTEGPA[level-1], hex(uint64(e)), hex(uint64(n)))})
+		}
 	}
 }

@@ -44,13 +44,17 @@ func (m *Machine) doAccess(a *Access) (Result, error) {
 	if mode == PagingOff {
 		fn = "nonpaging_gva_to_gpa"
 	}
-	m.emit(Event{Kind: EvBegin, MMU: mmu.Name, Func: fn, Space: SpaceGVA, Addr: uint64(a.GVA),
-		VCPU: v.ID, GVA: a.GVA, Old: acc, New: acc,
-		Text: fmt.Sprintf("vCPU %d: %s of GVA %s with %s; the walk starts from CR3 = %s.",
-			v.ID, describeAccess(acc), a.GVA, mode, hex(v.Regs.CR3))})
+	if !m.Quiet {
+		m.emit(Event{Kind: EvBegin, MMU: mmu.Name, Func: fn, Space: SpaceGVA, Addr: uint64(a.GVA),
+			VCPU: v.ID, GVA: a.GVA, Old: acc, New: acc,
+			Text: fmt.Sprintf("vCPU %d: %s of GVA %s with %s; the walk starts from CR3 = %s.",
+				v.ID, describeAccess(acc), a.GVA, mode, hex(v.Regs.CR3))})
+	}
 	if gp != nil {
-		m.emit(Event{Kind: EvFault, MMU: mmu.Name, Func: "kvm_inject_gp", Space: SpaceGVA, Addr: uint64(a.GVA),
-			VCPU: v.ID, GVA: a.GVA, Text: "#GP(0): " + gp.Reason + "."})
+		if !m.Quiet {
+			m.emit(Event{Kind: EvFault, MMU: mmu.Name, Func: "kvm_inject_gp", Space: SpaceGVA, Addr: uint64(a.GVA),
+				VCPU: v.ID, GVA: a.GVA, Text: "#GP(0): " + gp.Reason + "."})
+		}
 		return Result{Fault: gp, HasRefs: true}, nil
 	}
 	w := m.walkAddrGeneric(v, mmu, a.GVA, acc, m.translator())
@@ -71,9 +75,11 @@ func (m *Machine) doAccess(a *Access) (Result, error) {
 	if w.Level > 0 {
 		text += fmt.Sprintf(", a %s page", sizeString(LevelPageSize(mode, w.Level)))
 	}
-	m.emit(Event{Kind: EvResult, MMU: mmu.Name, Func: fn, Space: SpaceGPA, Addr: uint64(w.GPA),
-		Level: w.Level, VCPU: v.ID, GVA: a.GVA, HPA: w.HPA, HasHPA: w.Mapped,
-		Text: fmt.Sprintf("%s; %d memory references.", text, w.Refs)})
+	if !m.Quiet {
+		m.emit(Event{Kind: EvResult, MMU: mmu.Name, Func: fn, Space: SpaceGPA, Addr: uint64(w.GPA),
+			Level: w.Level, VCPU: v.ID, GVA: a.GVA, HPA: w.HPA, HasHPA: w.Mapped,
+			Text: fmt.Sprintf("%s; %d memory references.", text, w.Refs)})
+	}
 	return res, nil
 }
 
@@ -137,10 +143,12 @@ func (m *Machine) doPrintEntry(a *PrintEntry) (Result, error) {
 	v := m.VCPUs[a.VCPU]
 	mode := PagingMode(v.WalkMMU().CPURole.Base.Level())
 	hpa, _ := m.GPAToHPA(ref.GPA)
-	m.emit(Event{Kind: EvRead, MMU: "debug", Func: "kvm_read_guest", Space: SpaceGPA, Addr: uint64(ref.GPA),
-		Level: ref.Level, Index: ref.Index, HasEntry: true, Old: uint64(ref.Value), New: uint64(ref.Value),
-		HPA: hpa, HasHPA: true, Table: uint64(ref.Table), Size: EntrySize(mode), VCPU: a.VCPU, GVA: a.GVA,
-		Text: fmt.Sprintf("%s[%d] for GVA %s at GPA %s = %s (%s).", EntryName(mode, ref.Level), ref.Index, a.GVA,
-			ref.GPA, hex(uint64(ref.Value)), DecodeFlags(ref.Value, ref.Level, mode != Paging32))})
+	if !m.Quiet {
+		m.emit(Event{Kind: EvRead, MMU: "debug", Func: "kvm_read_guest", Space: SpaceGPA, Addr: uint64(ref.GPA),
+			Level: ref.Level, Index: ref.Index, HasEntry: true, Old: uint64(ref.Value), New: uint64(ref.Value),
+			HPA: hpa, HasHPA: true, Table: uint64(ref.Table), Size: EntrySize(mode), VCPU: a.VCPU, GVA: a.GVA,
+			Text: fmt.Sprintf("%s[%d] for GVA %s at GPA %s = %s (%s).", EntryName(mode, ref.Level), ref.Index, a.GVA,
+				ref.GPA, hex(uint64(ref.Value)), DecodeFlags(ref.Value, ref.Level, mode != Paging32))})
+	}
 	return Result{OK: true, HasValue: true, Value: uint64(ref.Value), HasGPA: true, GPA: ref.GPA}, nil
 }

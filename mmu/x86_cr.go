@@ -21,10 +21,12 @@ func (m *Machine) loadPDPTRs(v *VCPU, cr3 uint64) (bool, string) {
 		}
 		m.refs++
 		pd[i] = val
-		m.emit(Event{Kind: EvRead, MMU: v.WalkMMU().Name, Func: "load_pdptrs", Space: SpaceGPA,
-			Addr: uint64(gpa), Level: 3, Index: i, HasEntry: true, Old: val, New: val, HPA: hpa, HasHPA: true,
-			Table: uint64(base), Size: 8, VCPU: v.ID,
-			Text: fmt.Sprintf("load_pdptrs: PDPTE %d at GPA %s = %s is copied into the PDPTR%d register.", i, gpa, hex(val), i)})
+		if !m.Quiet {
+			m.emit(Event{Kind: EvRead, MMU: v.WalkMMU().Name, Func: "load_pdptrs", Space: SpaceGPA,
+				Addr: uint64(gpa), Level: 3, Index: i, HasEntry: true, Old: val, New: val, HPA: hpa, HasHPA: true,
+				Table: uint64(base), Size: 8, VCPU: v.ID,
+				Text: fmt.Sprintf("load_pdptrs: PDPTE %d at GPA %s = %s is copied into the PDPTR%d register.", i, gpa, hex(val), i)})
+		}
 		if val&PTPresent != 0 && val&rsvd != 0 {
 			return false, fmt.Sprintf("PDPTE %d = %s sets reserved bits %s", i, hex(val), hex(val&rsvd))
 		}
@@ -35,8 +37,10 @@ func (m *Machine) loadPDPTRs(v *VCPU, cr3 uint64) (bool, string) {
 
 // gp records a #GP(0) for a refused register write.
 func (m *Machine) gp(v *VCPU, fn, why string) (Result, error) {
-	m.emit(Event{Kind: EvFault, MMU: v.WalkMMU().Name, Func: fn, VCPU: v.ID,
-		Text: "#GP(0): " + why + "; the register keeps its old value."})
+	if !m.Quiet {
+		m.emit(Event{Kind: EvFault, MMU: v.WalkMMU().Name, Func: fn, VCPU: v.ID,
+			Text: "#GP(0): " + why + "; the register keeps its old value."})
+	}
 	return Result{Fault: &Fault{Vector: "#GP", Reason: why}}, nil
 }
 
@@ -63,19 +67,25 @@ func (m *Machine) doSetReg(a *SetReg) (Result, error) {
 	if _, named := RegBits[a.Reg]; named {
 		text += " (" + DecodeReg(a.Reg, val) + ")"
 	}
-	m.emit(Event{Kind: EvSet, MMU: v.WalkMMU().Name, Func: fn, Space: SpaceReg, Reg: a.Reg,
-		Old: old.Get(a.Reg), New: val, VCPU: v.ID, Text: text + "."})
+	if !m.Quiet {
+		m.emit(Event{Kind: EvSet, MMU: v.WalkMMU().Name, Func: fn, Space: SpaceReg, Reg: a.Reg,
+			Old: old.Get(a.Reg), New: val, VCPU: v.ID, Text: text + "."})
+	}
 	if a.Reg == RegCR0 && next.EFER != old.EFER {
-		m.emit(Event{Kind: EvSet, MMU: v.WalkMMU().Name, Func: fn, Space: SpaceReg, Reg: RegEFER,
-			Old: old.EFER, New: next.EFER, VCPU: v.ID,
-			Text: fmt.Sprintf("%s: long mode is now %s, so EFER.LMA follows (EFER = %s).",
-				fn, map[bool]string{true: "active", false: "inactive"}[next.EFER&EFERLMA != 0], hex(next.EFER))})
+		if !m.Quiet {
+			m.emit(Event{Kind: EvSet, MMU: v.WalkMMU().Name, Func: fn, Space: SpaceReg, Reg: RegEFER,
+				Old: old.EFER, New: next.EFER, VCPU: v.ID,
+				Text: fmt.Sprintf("%s: long mode is now %s, so EFER.LMA follows (EFER = %s).",
+					fn, map[bool]string{true: "active", false: "inactive"}[next.EFER&EFERLMA != 0], hex(next.EFER))})
+		}
 	}
 	if m.initMMU(v) {
 		role := v.WalkMMU().CPURole
-		m.emit(Event{Kind: EvRole, MMU: v.WalkMMU().Name, Func: "kvm_calc_cpu_role", VCPU: v.ID,
-			Text: fmt.Sprintf("The paging role changed, so kvm_init_mmu recomputes it: %s, cpu_role %s.",
-				PagingMode(role.Base.Level()), role)})
+		if !m.Quiet {
+			m.emit(Event{Kind: EvRole, MMU: v.WalkMMU().Name, Func: "kvm_calc_cpu_role", VCPU: v.ID,
+				Text: fmt.Sprintf("The paging role changed, so kvm_init_mmu recomputes it: %s, cpu_role %s.",
+					PagingMode(role.Base.Level()), role)})
+		}
 	}
 	return Result{OK: true, HasValue: true, Value: val}, nil
 }
