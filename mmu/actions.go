@@ -49,12 +49,35 @@ type Access struct {
 	Implicit bool
 }
 
+// RegOp says how SetReg combines its value with the register.
+type RegOp int
+
+// The ways a register write combines with the old value.
+const (
+	RegAssign RegOp = iota // register = Value
+	RegSetBits             // register |= Value
+	RegClearBits           // register &^= Value
+)
+
 // SetReg is a guest write to a control register or EFER (MOV to CR, WRMSR),
 // handled by kvm_set_cr0/3/4 or set_efer; PKRU and RFLAGS are set directly.
+// Op lets a script set or clear bits relative to the value at that moment.
 type SetReg struct {
 	Source
 	VCPU  int
 	Reg   Reg
+	Op    RegOp
+	Value uint64
+}
+
+// WriteEntry is a guest store to its own page-table entry at Level on the
+// path of GVA (the entry is found when the action runs, like a guest kernel
+// editing its tables through a linear map).
+type WriteEntry struct {
+	Source
+	VCPU  int
+	GVA   GVA
+	Level int
 	Value uint64
 }
 
@@ -140,6 +163,8 @@ func (m *Machine) Do(a Action) (Step, error) {
 		res, err = m.doSetReg(a)
 	case *GuestWrite:
 		res, err = m.doGuestWrite(a)
+	case *WriteEntry:
+		res, err = m.doWriteEntry(a)
 	case *PrintEntry:
 		res, err = m.doPrintEntry(a)
 	case *PrintReg:
@@ -210,4 +235,16 @@ func (m *Machine) doPrintMem(a *PrintMem) (Result, error) {
 			Text: fmt.Sprintf("GPA %s (HPA %s) holds %s.", a.GPA, hpa, hex(val))})
 	}
 	return Result{OK: true, HasValue: true, Value: val, HasGPA: true, GPA: a.GPA, HasHPA: true, HPA: hpa}, nil
+}
+
+func (m *Machine) doWriteEntry(a *WriteEntry) (Result, error) {
+	ref, err := m.LookupEntry(a.VCPU, a.GVA, a.Level)
+	if err != nil {
+		return Result{}, err
+	}
+	mode := PagingMode(m.VCPUs[a.VCPU].WalkMMU().CPURole.Base.Level())
+	if mode == Paging32 && a.Value>>32 != 0 {
+		return Result{}, fmt.Errorf("a 32-bit entry cannot hold %s", hex(a.Value))
+	}
+	return m.doGuestWrite(&GuestWrite{Source: a.Source, VCPU: a.VCPU, GPA: ref.GPA, Size: EntrySize(mode), Value: a.Value})
 }

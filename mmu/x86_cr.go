@@ -51,7 +51,14 @@ func (m *Machine) doSetReg(a *SetReg) (Result, error) {
 	}
 	old := v.Regs
 	next := v.Regs
-	next.Set(a.Reg, a.Value)
+	switch a.Op {
+	case RegSetBits:
+		next.Set(a.Reg, old.Get(a.Reg)|a.Value)
+	case RegClearBits:
+		next.Set(a.Reg, old.Get(a.Reg)&^a.Value)
+	default:
+		next.Set(a.Reg, a.Value)
+	}
 	fn, why := m.validateRegWrite(v, a.Reg, &next)
 	if why != "" {
 		return m.gp(v, fn, why)
