@@ -54,9 +54,9 @@ type RegOp int
 
 // The ways a register write combines with the old value.
 const (
-	RegAssign RegOp = iota // register = Value
-	RegSetBits             // register |= Value
-	RegClearBits           // register &^= Value
+	RegAssign    RegOp = iota // register = Value
+	RegSetBits                // register |= Value
+	RegClearBits              // register &^= Value
 )
 
 // SetReg is a guest write to a control register or EFER (MOV to CR, WRMSR),
