@@ -1,0 +1,450 @@
+// app.js drives the parent page: the lesson panel, the step controls, the
+// keyboard (forwarded to the game in the stage iframe), the URL hash
+// (#lesson=NAME&step=K or #scenario=NAME&step=K) and the error boxes.
+// It talks to the Go program only through the bridge in web/BRIDGE.md.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const stage = $("stage");
+  const el = {
+    title: $("title"), pick: $("pick"), sections: $("sections"),
+    narration: $("narration"), func: $("func"), counter: $("counter"),
+    first: $("first"), back: $("back"), play: $("play"), next: $("next"), last: $("last"),
+    speed: $("speed"), notice: $("notice"), noticeText: $("notice-text"),
+    noticeClose: $("notice-close"), loading: $("loading"), crash: $("crash"),
+    crashText: $("crash-text"), crashReload: $("crash-reload"),
+  };
+
+  // view is what the panel shows; it follows the game's state JSON.
+  const view = {
+    game: null, crashed: false, kind: "", name: "", total: 0, step: -1,
+    playing: false, speed: 1, sections: [], current: -1, catalog: null,
+  };
+
+  // Timings for the page-load benchmark, in ms since this page's navigation.
+  const timings = { ready: 0, firstState: 0, firstFrame: 0 };
+  window.mmuvizTimings = timings;
+  const sinceStart = (epochMs) => Math.round(epochMs - performance.timeOrigin);
+
+  // The host callbacks may be called by Go while it holds its own locks, so
+  // they never call back into window.mmuviz synchronously.
+  window.mmuvizHost = {
+    onReady() {
+      timings.ready = Math.round(performance.now());
+      queueMicrotask(start);
+    },
+    onState(json) {
+      const s = parseJSON(json);
+      if (s) {
+        applyState(s);
+      }
+    },
+    onCrash(msg) {
+      showCrash(String(msg));
+    },
+    mark(name, epochMs) {
+      timings[name] = sinceStart(epochMs);
+    },
+  };
+
+  function parseJSON(text) {
+    try {
+      const v = JSON.parse(text);
+      return v && typeof v === "object" ? v : null;
+    } catch (err) {
+      return null;
+    }
+  }
+
+  // call invokes a bridge function; an exception means the Go program is
+  // gone, which is shown as a crash rather than left as a dead page.
+  function call(fn, ...args) {
+    if (view.crashed || !view.game) {
+      return undefined;
+    }
+    try {
+      return view.game[fn](...args);
+    } catch (err) {
+      showCrash("mmuviz." + fn + " failed: " + (err && err.message ? err.message : err));
+      return undefined;
+    }
+  }
+
+  function start() {
+    if (view.game || view.crashed) {
+      return;
+    }
+    try {
+      view.game = stage.contentWindow.mmuviz;
+    } catch (err) {
+      view.game = null;
+    }
+    if (!view.game) {
+      showCrash("The visualizer said it was ready but provides no window.mmuviz.");
+      return;
+    }
+    view.catalog = parseJSON(call("list")) || { lessons: [], scenarios: [] };
+    fillPicker(view.catalog);
+    el.loading.hidden = true;
+    for (const b of [el.first, el.back, el.play, el.next, el.last, el.speed, el.pick]) {
+      b.disabled = false;
+    }
+    openFromHash();
+  }
+
+  // ---- URL hash -------------------------------------------------------
+
+  // parseHash reads #lesson=NAME&step=K / #scenario=NAME&step=K. It never
+  // throws; whatever it could not use is listed in problems.
+  function parseHash(hash) {
+    const want = { kind: "", name: "", step: 0, problems: [] };
+    const raw = hash.replace(/^#/, "");
+    if (raw === "") {
+      return want;
+    }
+    let params;
+    try {
+      params = new URLSearchParams(raw);
+    } catch (err) {
+      want.problems.push("The address could not be read.");
+      return want;
+    }
+    for (const key of params.keys()) {
+      if (!["lesson", "scenario", "step"].includes(key)) {
+        want.problems.push("The address has an unknown part “" + clip(key) + "”.");
+      }
+    }
+    const lesson = params.get("lesson");
+    const scenario = params.get("scenario");
+    if (lesson !== null) {
+      want.kind = "lesson";
+      want.name = lesson;
+    } else if (scenario !== null) {
+      want.kind = "scenario";
+      want.name = scenario;
+    } else if (want.problems.length === 0) {
+      want.problems.push("The address names no lesson or scenario.");
+    }
+    const step = params.get("step");
+    if (step !== null) {
+      if (/^\d{1,9}$/.test(step)) {
+        want.step = Number(step);
+      } else {
+        want.problems.push("Step “" + clip(step) + "” is not a step number; showing step 0.");
+      }
+    }
+    return want;
+  }
+
+  function clip(s) {
+    s = String(s);
+    return s.length > 40 ? s.slice(0, 40) + "…" : s;
+  }
+
+  function known(kind, name) {
+    const list = view.catalog && view.catalog[kind === "lesson" ? "lessons" : "scenarios"];
+    return Array.isArray(list) && list.some((x) => x && x.name === name);
+  }
+
+  // openFromHash opens what the hash names, falling back to the default
+  // lesson at step 0 (or clamping the step) and saying why in the notice.
+  function openFromHash() {
+    const want = parseHash(location.hash);
+    const problems = want.problems;
+    let opened = null;
+    if (want.kind && !known(want.kind, want.name)) {
+      problems.push("There is no " + want.kind + " “" + clip(want.name) + "”.");
+    } else if (want.kind) {
+      opened = openThing(want.kind, want.name, problems);
+    }
+    if (!opened) {
+      want.step = 0;
+      opened = openThing("lesson", String(call("defaultLesson") || ""), problems);
+      if (!opened) {
+        showCrash("The default lesson could not be opened. " + problems.join(" "));
+        return;
+      }
+      if (problems.length > 0) {
+        problems.push("Showing the default lesson instead.");
+      }
+    }
+    let step = want.step;
+    if (step > view.total - 1) {
+      problems.push("Step " + step + " is out of range: this " + view.kind +
+        " has steps 0–" + (view.total - 1) + "; showing step " + (view.total - 1) + ".");
+      step = Math.max(0, view.total - 1);
+    }
+    seek(step);
+    if (problems.length > 0) {
+      showNotice(problems.join(" "));
+    } else {
+      hideNotice();
+    }
+  }
+
+  // openThing opens a lesson or scenario and rebuilds the panel; it returns
+  // null (and notes the reason) if the game refused.
+  function openThing(kind, name, problems) {
+    const res = parseJSON(call("open", kind, name));
+    if (!res || !res.ok) {
+      const why = res && res.error ? res.error : "the visualizer gave no answer";
+      problems.push("Could not open " + kind + " “" + clip(name) + "”: " + why + ".");
+      return null;
+    }
+    view.kind = kind;
+    view.name = name;
+    view.total = Math.max(1, Number(res.total) || 1);
+    view.step = -1;
+    view.current = -1;
+    el.title.textContent = res.title || name;
+    document.title = (res.title || name) + " — mmuviz";
+    el.pick.value = kind + ":" + name;
+    buildSections(Array.isArray(res.sections) ? res.sections : []);
+    return res;
+  }
+
+  function writeHash() {
+    const h = "#" + view.kind + "=" + encodeURIComponent(view.name) + "&step=" + view.step;
+    if (location.hash !== h) {
+      // replaceState: stepping must not flood the back button's history.
+      history.replaceState(history.state, "", h);
+    }
+  }
+
+  window.addEventListener("hashchange", () => {
+    if (!view.game || view.crashed) {
+      return;
+    }
+    const want = parseHash(location.hash);
+    if (want.problems.length === 0 && want.kind === view.kind && want.name === view.name) {
+      seek(Math.min(want.step, view.total - 1));
+      return;
+    }
+    openFromHash();
+  });
+
+  // ---- state and panel ------------------------------------------------
+
+  function seek(step) {
+    const s = parseJSON(call("seek", step));
+    if (s) {
+      applyState(s);
+    }
+  }
+
+  function applyState(s) {
+    const step = Number(s.step) || 0;
+    view.total = Math.max(1, Number(s.total) || view.total);
+    view.playing = s.playing === true;
+    view.speed = Number(s.speed) || view.speed;
+    if (s.kind === "lesson" || s.kind === "scenario") {
+      view.kind = s.kind;
+      view.name = String((s.kind === "lesson" ? s.lesson : s.scenario) || view.name);
+    }
+    el.play.textContent = view.playing ? "Pause" : "Play";
+    setSpeedValue(view.speed);
+    el.narration.textContent = String(s.narration || "");
+    el.func.textContent = String(s.func || "–");
+    view.step = step;
+    el.counter.textContent = "Step " + step + " / " + (view.total - 1);
+    el.first.disabled = el.back.disabled = step <= 0;
+    el.next.disabled = el.last.disabled = step >= view.total - 1;
+    highlightSection(step);
+    writeHash();
+    if (!timings.firstState) {
+      timings.firstState = Math.round(performance.now());
+      afterFrames(2, () => { timings.firstFrame = Math.round(performance.now()); });
+    }
+  }
+
+  // afterFrames runs fn after n animation frames of the stage, i.e. once the
+  // game has drawn at least one frame with the current state.
+  function afterFrames(n, fn) {
+    const win = stage.contentWindow || window;
+    const tick = () => (n-- <= 0 ? fn() : win.requestAnimationFrame(tick));
+    tick();
+  }
+
+  function buildSections(sections) {
+    const nodes = sections.map((sec, i) => {
+      const div = document.createElement("section");
+      div.className = "step";
+      div.dataset.from = String(Number(sec.from) || 0);
+      div.dataset.to = String(Number(sec.to) || 0);
+      div.id = "sec-" + i;
+      // The HTML comes from the lessons compiled into our own wasm, rendered
+      // by goldmark with raw HTML disabled.
+      div.innerHTML = String(sec.html || "");
+      return div;
+    });
+    view.sections = nodes;
+    el.sections.replaceChildren(...nodes);
+  }
+
+  function highlightSection(step) {
+    const idx = view.sections.findIndex((n) =>
+      Number(n.dataset.from) <= step && step <= Number(n.dataset.to));
+    if (idx === view.current) {
+      return;
+    }
+    const old = view.sections[view.current];
+    if (old) {
+      old.classList.remove("current");
+      old.removeAttribute("aria-current");
+    }
+    view.current = idx;
+    const cur = view.sections[idx];
+    if (cur) {
+      cur.classList.add("current");
+      cur.setAttribute("aria-current", "step");
+      cur.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  function setSpeedValue(speed) {
+    const v = String(speed);
+    if (![...el.speed.options].some((o) => o.value === v)) {
+      const o = document.createElement("option");
+      o.value = v;
+      o.textContent = v + "×";
+      el.speed.append(o);
+    }
+    el.speed.value = v;
+  }
+
+  function fillPicker(catalog) {
+    const groups = [["lesson", "Lessons", catalog.lessons], ["scenario", "Scenarios", catalog.scenarios]];
+    const nodes = [];
+    for (const [kind, label, items] of groups) {
+      if (!Array.isArray(items) || items.length === 0) {
+        continue;
+      }
+      const g = document.createElement("optgroup");
+      g.label = label;
+      for (const it of items) {
+        const o = document.createElement("option");
+        o.value = kind + ":" + it.name;
+        o.textContent = it.title || it.name;
+        g.append(o);
+      }
+      nodes.push(g);
+    }
+    el.pick.replaceChildren(...nodes);
+  }
+
+  // ---- messages -------------------------------------------------------
+
+  function showNotice(text) {
+    el.noticeText.textContent = text;
+    el.notice.hidden = false;
+  }
+
+  function hideNotice() {
+    el.notice.hidden = true;
+  }
+
+  function showCrash(msg) {
+    if (view.crashed) {
+      return;
+    }
+    view.crashed = true;
+    el.loading.hidden = true;
+    el.crashText.textContent = msg;
+    el.crash.hidden = false;
+    for (const b of [el.first, el.back, el.play, el.next, el.last, el.speed, el.pick]) {
+      b.disabled = true;
+    }
+    el.crashReload.focus();
+  }
+
+  // ---- keyboard and controls -----------------------------------------
+
+  const fieldTags = new Set(["INPUT", "SELECT", "TEXTAREA"]);
+  const activatable = new Set(["BUTTON", "A", "SUMMARY"]);
+
+  // Keys pressed anywhere in the parent go to the game, except those that a
+  // focused control needs for itself (a select's arrows, a button's Space).
+  document.addEventListener("keydown", (e) => {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) {
+      return;
+    }
+    if (e.key === "Escape" && !el.notice.hidden) {
+      hideNotice();
+      e.preventDefault();
+      return;
+    }
+    const t = e.target;
+    if (!(t instanceof Element) || fieldTags.has(t.tagName) || t.isContentEditable) {
+      return;
+    }
+    if ((e.key === " " || e.key === "Enter") && activatable.has(t.tagName)) {
+      return;
+    }
+    if (call("key", e.key) === true) {
+      e.preventDefault();
+    }
+  });
+
+  // giveKeysBack drops the focus after a mouse click, so that the next
+  // clicker key (Space, PageDown) steps instead of re-pressing the button.
+  // A keyboard click (detail 0) keeps the focus where the user put it.
+  function giveKeysBack(e) {
+    if (e && e.detail > 0 && document.activeElement instanceof HTMLElement) {
+      document.activeElement.blur();
+    }
+  }
+
+  function onClick(button, fn) {
+    button.addEventListener("click", (e) => {
+      fn();
+      giveKeysBack(e);
+    });
+  }
+
+  onClick(el.first, () => seek(0));
+  onClick(el.back, () => seek(Math.max(0, view.step - 1)));
+  onClick(el.next, () => seek(Math.min(view.total - 1, view.step + 1)));
+  onClick(el.last, () => seek(view.total - 1));
+  onClick(el.play, () => call("setPlaying", !view.playing));
+  onClick(el.noticeClose, hideNotice);
+  el.crashReload.addEventListener("click", () => location.reload());
+
+  // A select chosen with the mouse gives the keys back too; one driven by the
+  // keyboard keeps them, or its arrow keys would stop working after one press.
+  let pointerOn = null;
+  for (const sel of [el.speed, el.pick]) {
+    sel.addEventListener("pointerdown", () => { pointerOn = sel; });
+    sel.addEventListener("keydown", () => { pointerOn = null; });
+  }
+  function selectDone(sel) {
+    if (pointerOn === sel) {
+      sel.blur();
+    }
+    pointerOn = null;
+  }
+
+  el.speed.addEventListener("change", () => {
+    call("setSpeed", Number(el.speed.value));
+    selectDone(el.speed);
+  });
+
+  el.pick.addEventListener("change", () => {
+    const v = el.pick.value;
+    const i = v.indexOf(":");
+    selectDone(el.pick);
+    if (i > 0) {
+      // Setting the hash fires hashchange, which opens it.
+      location.hash = v.slice(0, i) + "=" + encodeURIComponent(v.slice(i + 1)) + "&step=0";
+    }
+  });
+
+  // The game may have become ready before this deferred script ran.
+  try {
+    if (stage.contentWindow && stage.contentWindow.mmuviz) {
+      window.mmuvizHost.onReady();
+    }
+  } catch (err) {
+    // Not reachable yet: onReady will come.
+  }
+})();
