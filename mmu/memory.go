@@ -15,11 +15,17 @@ type PhysMem struct {
 	size  uint64 // bytes of host memory; addresses at or above it do not exist
 	pages map[PFN]*page
 	owned map[PFN]bool // pages this copy may write in place
-	// used marks host frames handed out by AllocPage or reserved for
-	// memslots, so the allocator never gives one out twice.
+	// used marks host frames handed out by AllocPage, and reserved holds
+	// the ranges backing memslots, so the allocator never gives one out
+	// twice. Ranges keep a gigabyte memslot from costing a map entry per
+	// frame in every clone.
 	used      map[PFN]bool
+	reserved  []pfnRange
 	allocNext PFN
 }
+
+// pfnRange is the host frames [base, end).
+type pfnRange struct{ base, end PFN }
 
 // NewPhysMem returns size bytes of empty host memory whose page allocator
 // starts looking for free frames at allocBase.
@@ -43,6 +49,7 @@ func (m *PhysMem) Clone() *PhysMem {
 		pages:     make(map[PFN]*page, len(m.pages)),
 		owned:     map[PFN]bool{},
 		used:      make(map[PFN]bool, len(m.used)),
+		reserved:  append([]pfnRange(nil), m.reserved...),
 		allocNext: m.allocNext,
 	}
 	for pfn, p := range m.pages {
@@ -117,10 +124,20 @@ func (m *PhysMem) Reserve(base PFN, n uint64) error {
 		return fmt.Errorf("host frames %s..%s are beyond the %s of host memory",
 			base, PFN(uint64(base)+n-1), sizeString(m.size))
 	}
-	for i := uint64(0); i < n; i++ {
-		m.used[base+PFN(i)] = true
+	if n > 0 {
+		m.reserved = append(m.reserved, pfnRange{base, base + PFN(n)})
 	}
 	return nil
+}
+
+// reservedEnd returns the end of the reserved range holding pfn, or 0.
+func (m *PhysMem) reservedEnd(pfn PFN) PFN {
+	for _, r := range m.reserved {
+		if pfn >= r.base && pfn < r.end {
+			return r.end
+		}
+	}
+	return 0
 }
 
 // AllocPage hands out a zeroed host frame that nothing else uses, the
@@ -128,6 +145,10 @@ func (m *PhysMem) Reserve(base PFN, n uint64) error {
 func (m *PhysMem) AllocPage() (PFN, error) {
 	limit := PFN(m.size >> PageShift)
 	for pfn := m.allocNext; pfn < limit; pfn++ {
+		if end := m.reservedEnd(pfn); end != 0 {
+			pfn = end - 1 // skip the whole memslot
+			continue
+		}
 		if m.used[pfn] {
 			continue
 		}
