@@ -46,8 +46,8 @@ func (c *walkContext) checkPermissions() bool {
 		c.m.emit(Event{Kind: EvCheck, MMU: c.mmu.Name, Func: "permission_fault", Space: SpaceGVA,
 			Addr: uint64(w.GVA), Level: w.Level, Index: c.indexAt(w.Level), HasEntry: true,
 			Old: uint64(leaf), New: uint64(leaf), VCPU: c.v.ID, GVA: w.GVA,
-			Text: fmt.Sprintf("The %s (W and U ANDed, NX ORed over the levels); a %s is allowed.",
-				rights, c.what)})
+			Text: fmt.Sprintf("The walk grants %s (W and U ANDed, NX ORed over the levels); a %s is allowed.",
+				rightsString(w.PTEAccess, c.f.wide), c.what)})
 	}
 	return true
 }
