@@ -1,6 +1,9 @@
 package mmu
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // fail ends the walk with a #PF as the error label of walk_addr_generic
 // does: the error code gets the access's W and U bits, and I/D when NX or
@@ -46,10 +49,35 @@ func (c *walkContext) checkPermissions() bool {
 		c.m.emit(Event{Kind: EvCheck, MMU: c.mmu.Name, Func: "permission_fault", Space: SpaceGVA,
 			Addr: uint64(w.GVA), Level: w.Level, Index: c.indexAt(w.Level), HasEntry: true,
 			Old: uint64(leaf), New: uint64(leaf), VCPU: c.v.ID, GVA: w.GVA,
-			Text: fmt.Sprintf("The walk grants %s (W and U ANDed, NX ORed over the levels); a %s is allowed.",
-				rightsString(w.PTEAccess, c.f.wide), c.what)})
+			Text: fmt.Sprintf("The walk grants %s (%s over the levels); %s is allowed.",
+				rightsString(w.PTEAccess, c.f.wide), combineRule(c.f.wide), withArticle(c.what))})
 	}
 	return true
+}
+
+// combineRule says how the levels' rights combine: the 32-bit format has
+// no NX bit to OR.
+func combineRule(wide bool) string {
+	if wide {
+		return "W and U ANDed, NX ORed"
+	}
+	return "W and U ANDed"
+}
+
+// withArticle puts "a" or "an" before a noun phrase.
+func withArticle(s string) string {
+	if s != "" && strings.ContainsRune("aeiou", rune(s[0])) {
+		return "an " + s
+	}
+	return "a " + s
+}
+
+// refsString says "1 memory reference", "4 memory references".
+func refsString(n int) string {
+	if n == 1 {
+		return "1 memory reference"
+	}
+	return fmt.Sprintf("%d memory references", n)
 }
 
 // rightsString spells ACC_* rights for narration.

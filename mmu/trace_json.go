@@ -148,7 +148,7 @@ func ResultString(r Result) string {
 		parts = append(parts, "value "+hex(r.Value))
 	}
 	if r.HasRefs {
-		parts = append(parts, fmt.Sprintf("%d memory references", r.Refs))
+		parts = append(parts, refsString(r.Refs))
 	}
 	if r.Note != "" {
 		parts = append(parts, r.Note)

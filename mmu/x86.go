@@ -78,7 +78,7 @@ func (m *Machine) doAccess(a *Access) (Result, error) {
 	if !m.Quiet {
 		m.emit(Event{Kind: EvResult, MMU: mmu.Name, Func: fn, Space: SpaceGPA, Addr: uint64(w.GPA),
 			Level: w.Level, VCPU: v.ID, GVA: a.GVA, HPA: w.HPA, HasHPA: w.Mapped,
-			Text: fmt.Sprintf("%s; %d memory references.", text, w.Refs)})
+			Text: fmt.Sprintf("%s; %s.", text, refsString(w.Refs))})
 	}
 	return res, nil
 }
