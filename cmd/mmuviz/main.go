@@ -1,0 +1,140 @@
+// Command mmuviz runs the mmuviz engine on the command line: it builds a
+// scenario, runs its script and prints the trace as narrated text or JSON.
+//
+//	mmuviz run [--json] FILE|NAME
+//	mmuviz list
+//
+// Exit status: 0 when the script ran (a fault the guest takes is a result,
+// not an error), 2 on bad input, with FILE:LINE:COL on stderr.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"mmuviz/mmu"
+	"mmuviz/scenarios"
+)
+
+const usage = `usage:
+  mmuviz run [--json] FILE|NAME   run a scenario file, or a built-in scenario by name,
+                                  and print its trace (--json: one JSON object)
+  mmuviz list                     list the built-in scenarios
+  mmuviz -h                       show this help
+
+Exit status: 0 when the script ran (page faults are results), 2 on bad input.
+The scenario language is described in scenarios/LANGUAGE.md.
+`
+
+// exitBad is the exit status for bad input or usage.
+const exitBad = 2
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole command, testable: it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitBad
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "list":
+		return list(args[1:], stdout, stderr)
+	case "run":
+		return runCmd(args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "mmuviz: unknown command %q\n%s", args[0], usage)
+	return exitBad
+}
+
+func list(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "mmuviz list: takes no arguments\n")
+		return exitBad
+	}
+	for _, name := range scenarios.Builtin() {
+		title := ""
+		if s, err := scenarios.LoadBuiltin(name); err == nil {
+			title = s.Title
+		}
+		fmt.Fprintf(stdout, "%-16s %s\n", name, title)
+	}
+	return 0
+}
+
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("mmuviz run", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	asJSON := fset.Bool("json", false, "print the trace as one JSON object")
+	fset.Usage = func() {}
+	var files []string
+	// Accept the flag before or after the file name.
+	for rest := args; ; {
+		if err := fset.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(stdout, usage)
+				return 0
+			}
+			fmt.Fprint(stderr, usage)
+			return exitBad
+		}
+		if fset.NArg() == 0 {
+			break
+		}
+		files = append(files, fset.Arg(0))
+		rest = fset.Args()[1:]
+	}
+	if len(files) != 1 {
+		fmt.Fprintf(stderr, "mmuviz run: expected one scenario file or built-in name\n%s", usage)
+		return exitBad
+	}
+	sc, err := load(files[0])
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitBad
+	}
+	steps, err := sc.Run()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitBad
+	}
+	write := mmu.WriteText
+	if *asJSON {
+		write = mmu.WriteJSON
+	}
+	if err := write(stdout, steps); err != nil {
+		fmt.Fprintf(stderr, "mmuviz: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// load reads a scenario file, or a built-in scenario when no file has that
+// name.
+func load(arg string) (*scenarios.Scenario, error) {
+	src, err := os.ReadFile(arg)
+	if err == nil {
+		return scenarios.Load(arg, src)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("mmuviz: %v", err)
+	}
+	if strings.ContainsAny(arg, `/\`) {
+		return nil, fmt.Errorf("mmuviz: %v", err)
+	}
+	sc, berr := scenarios.LoadBuiltin(arg)
+	if berr != nil && strings.HasPrefix(berr.Error(), "no built-in") {
+		return nil, fmt.Errorf("mmuviz: %s is neither a file nor a built-in scenario (mmuviz list shows them)", arg)
+	}
+	return sc, berr
+}
