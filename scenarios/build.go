@@ -196,7 +196,7 @@ func (b *builder) finishSetup(at Pos) error {
 			if where.Line == 0 {
 				where = at
 			}
-			return Errorf(where, "vCPU %d: %v", i, err)
+			return Errorf(where, "vCPU %d cannot start the script: %v", i, err)
 		}
 	}
 	return nil

@@ -80,7 +80,7 @@ func (b *builder) guestWrite(c *call) error {
 		return err
 	}
 	if size < 8 && val.Value.Num>>(8*size) != 0 {
-		return Errorf(val.Value.Pos, "guest-write: %s does not fit in %d bytes", val.Value, size)
+		return Errorf(val.Value.Pos, "guest-write: %s does not fit in a %d-byte store", val.Value, size)
 	}
 	b.add(&mmu.GuestWrite{Source: source(c), VCPU: id, GPA: mmu.GPA(gpa.Value.Num), Size: size,
 		Value: val.Value.Num}, gpa.Value.Pos)

@@ -91,8 +91,8 @@ func (b *builder) memslot(c *call) error {
 			mmu.Hex(limit), b.cfg.MaxPhyAddr)
 	}
 	if mem := b.cfg.HostMemory; hpa.Value.Num >= mem || n > mem-hpa.Value.Num {
-		return Errorf(hpa.Value.Pos, "memslot: host memory ends at %s (machine host-memory=%s)",
-			mmu.Hex(mem), mmu.SizeString(mem))
+		return Errorf(hpa.Value.Pos, "memslot: the slot would end beyond host memory (%s; see machine host-memory=)",
+			sizeWord(mem))
 	}
 	err = m.AddMemslot(mmu.Memslot{ID: int(id.Value.Num), BaseGFN: mmu.GPA(gpa.Value.Num).GFN(),
 		NPages: n / mmu.PageSize, BasePFN: mmu.HPA(hpa.Value.Num).PFN()})

@@ -71,6 +71,9 @@ func (b *builder) mapCmd(c *call) error {
 	if err != nil {
 		return err
 	}
+	if it, ok := flagItem(c, "ps"); ok {
+		return Errorf(it.Pos, "map: PS follows size= (a large page gets it), so flags= does not take ps")
+	}
 	if err := aligned(c, gva, size, "GVA"); err != nil {
 		return err
 	}
@@ -123,7 +126,7 @@ func (b *builder) mapSize(c *call, mode mmu.PagingMode) (uint64, uint64, error) 
 		var names []string
 		found := false
 		for _, s := range pageSizes(mode) {
-			names = append(names, strings.ReplaceAll(mmu.SizeString(s), " ", ""))
+			names = append(names, sizeWord(s))
 			found = found || s == size
 		}
 		if !found {
@@ -182,11 +185,16 @@ func pteBits(c *call, mode mmu.PagingMode, level int, large bool, allowed []stri
 	return v, nil
 }
 
-// hasFlag reports whether flags= lists name.
-func hasFlag(c *call, name string) bool {
+// sizeWord writes a page size as a scenario does: 4K, 2M, 1G.
+func sizeWord(n uint64) string {
+	return strings.NewReplacer(" KiB", "K", " MiB", "M", " GiB", "G").Replace(mmu.SizeString(n))
+}
+
+// flagItem returns the item of flags= that names name.
+func flagItem(c *call, name string) (Value, bool) {
 	a, ok := c.key("flags")
 	if !ok {
-		return false
+		return Value{}, false
 	}
 	items := []Value{a.Value}
 	if a.Value.Kind == ListValue {
@@ -194,10 +202,16 @@ func hasFlag(c *call, name string) bool {
 	}
 	for _, it := range items {
 		if strings.EqualFold(it.Text, name) {
-			return true
+			return it, true
 		}
 	}
-	return false
+	return Value{}, false
+}
+
+// hasFlag reports whether flags= lists name.
+func hasFlag(c *call, name string) bool {
+	_, ok := flagItem(c, name)
+	return ok
 }
 
 // entryValue returns the level and raw value an entry command writes, from

@@ -1,0 +1,232 @@
+package scenarios
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"mmuviz/mmu"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden traces in testdata/")
+
+// traces builds and runs a built-in scenario and returns its text and JSON
+// traces.
+func traces(t *testing.T, name string) (text, js []byte) {
+	t.Helper()
+	s, err := LoadBuiltin(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, err := s.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tb, jb bytes.Buffer
+	if err := mmu.WriteText(&tb, steps); err != nil {
+		t.Fatal(err)
+	}
+	if err := mmu.WriteJSON(&jb, steps); err != nil {
+		t.Fatal(err)
+	}
+	return tb.Bytes(), jb.Bytes()
+}
+
+// TestGolden compares each built-in scenario's traces byte for byte with
+// testdata/NAME.txt and NAME.json; -update rewrites them.
+func TestGolden(t *testing.T) {
+	for _, name := range Builtin() {
+		t.Run(name, func(t *testing.T) {
+			text, js := traces(t, name)
+			golden(t, filepath.Join("testdata", name+".txt"), text)
+			golden(t, filepath.Join("testdata", name+".json"), js)
+		})
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./scenarios/ -run Golden -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the trace; if the change is intended, run go test ./scenarios/ -run Golden -update\n%s",
+			path, firstDiff(got, want))
+	}
+}
+
+// firstDiff shows the first line where got and want differ.
+func firstDiff(got, want []byte) string {
+	g, w := bytes.Split(got, []byte("\n")), bytes.Split(want, []byte("\n"))
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var gl, wl []byte
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if !bytes.Equal(gl, wl) {
+			return "line " + strconv.Itoa(i+1) + ":\n got: " + string(gl) + "\nwant: " + string(wl)
+		}
+	}
+	return ""
+}
+
+// TestDeterminism builds and runs each scenario twice, natively and via a
+// timeline: the traces must be identical byte for byte.
+func TestDeterminism(t *testing.T) {
+	for _, name := range Builtin() {
+		t1, j1 := traces(t, name)
+		t2, j2 := traces(t, name)
+		if !bytes.Equal(t1, t2) || !bytes.Equal(j1, j2) {
+			t.Errorf("%s: two runs differ", name)
+		}
+		s, _ := LoadBuiltin(name)
+		tl := s.Timeline()
+		if tl.Err != nil {
+			t.Fatalf("%s: timeline: %v", name, tl.Err)
+		}
+		var jb bytes.Buffer
+		if err := mmu.WriteJSON(&jb, tl.Steps); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(jb.Bytes(), j1) {
+			t.Errorf("%s: the timeline's trace differs from Run's", name)
+		}
+	}
+}
+
+// coverage lists what a scenario's run shows, as the issue asks of the
+// built-in scenarios.
+func coverage(steps []mmu.Step) map[string]bool {
+	got := map[string]bool{}
+	for i, st := range steps {
+		r := st.Result
+		switch a := st.Action.(type) {
+		case *mmu.Access:
+			if r.OK {
+				got["refs="+strconv.Itoa(r.Refs)] = true
+			}
+			if f := r.Fault; f != nil && f.Vector == "#PF" {
+				ec := f.ErrorCode
+				switch {
+				case ec&mmu.PFErrPresent == 0:
+					got["not present"] = true
+				case ec&mmu.PFErrRsvd != 0:
+					got["reserved bit"] = true
+				case ec&mmu.PFErrPK != 0 || ec&mmu.PFErrFetch != 0 || strings.Contains(eventText(st), "SMAP"):
+					got["nx/smep/smap/pku"] = true
+				default:
+					got["protection"] = true
+				}
+			}
+			for _, e := range st.Events {
+				if e.Func == "update_accessed_dirty_bits" && e.New&mmu.PTDirty != 0 && e.Old&mmu.PTDirty == 0 {
+					got["sets D"] = true
+				}
+				for _, size := range []string{"4 MiB", "2 MiB", "1 GiB"} {
+					if e.Kind == mmu.EvResult && strings.Contains(e.Text, "a "+size+" page") {
+						got[size] = true
+					}
+				}
+			}
+		case *mmu.WriteEntry:
+			if i+1 < len(steps) && a.Level == 1 {
+				if next, ok := steps[i+1].Action.(*mmu.Access); ok && next.GVA == a.GVA {
+					got["edit then walk"] = true
+				}
+			}
+		case *mmu.SetReg:
+			if a.Reg == mmu.RegCR0 || a.Reg == mmu.RegCR3 || a.Reg == mmu.RegCR4 || a.Reg == mmu.RegEFER {
+				got["CR write"] = true
+			}
+		}
+	}
+	return got
+}
+
+func eventText(st mmu.Step) string {
+	var b strings.Builder
+	for _, e := range st.Events {
+		b.WriteString(e.Text)
+	}
+	return b.String()
+}
+
+// TestBuiltinCoverage checks that each built-in scenario shows what the
+// issue asks: a full walk, its huge pages, the kinds of faults, D being
+// set, a guest edit of its PTE seen by the next walk and a CR write.
+func TestBuiltinCoverage(t *testing.T) {
+	common := []string{"not present", "protection", "reserved bit", "nx/smep/smap/pku", "sets D",
+		"edit then walk", "CR write"}
+	want := map[string][]string{
+		"native-32bit":  {"refs=2", "4 MiB"},
+		"native-pae":    {"refs=2", "2 MiB"},
+		"native-4level": {"refs=4", "2 MiB", "1 GiB"},
+		"native-5level": {"refs=5", "2 MiB", "1 GiB"},
+	}
+	for _, name := range Builtin() {
+		s, err := LoadBuiltin(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps, err := s.Run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := coverage(steps)
+		for _, w := range append(want[name], common...) {
+			if !got[w] {
+				t.Errorf("%s does not show %s", name, w)
+			}
+		}
+	}
+}
+
+// TestPDPTRCache checks the PAE story: a PDPTE cleared in memory is still
+// used until CR3 is written again.
+func TestPDPTRCache(t *testing.T) {
+	s, err := LoadBuiltin("native-pae")
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, err := s.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var story []string
+	for _, st := range steps {
+		switch a := st.Action.(type) {
+		case *mmu.WriteEntry:
+			if a.Level == 3 {
+				story = append(story, "edit PDPTE")
+			}
+		case *mmu.SetReg:
+			if a.Reg == mmu.RegCR3 {
+				story = append(story, "write CR3")
+			}
+		case *mmu.Access:
+			if len(story) > 0 && a.GVA == 0x40000123 {
+				story = append(story, map[bool]string{true: "ok", false: "fault"}[st.Result.OK])
+			}
+		}
+	}
+	if got := strings.Join(story, ", "); got != "edit PDPTE, ok, write CR3, fault" {
+		t.Errorf("PAE story: %s", got)
+	}
+}
