@@ -94,6 +94,7 @@ type builder struct {
 	regsAt   []Pos // where each vCPU's CR3 was last set, for PDPTE errors
 	tables   []*mmu.GuestTables
 	pools    []pool
+	mapped   uint64 // leaf entries written by map, against maxMapped
 }
 
 // pool is a guest-table pool already handed out, to refuse overlaps.

@@ -6,6 +6,7 @@ import "mmuviz/mmu"
 const (
 	maxVCPUs   = 64
 	maxPages   = 4096    // pages= of one map command
+	maxMapped  = 1 << 18 // leaf entries map may write in one file
 	maxSlotID  = 1 << 15 // memslot IDs
 	defaultMem = 1 << 20 // default table pool: GPA 1 MiB, 1 MiB long
 )

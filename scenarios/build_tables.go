@@ -140,7 +140,11 @@ func (b *builder) mapSize(c *call, mode mmu.PagingMode) (uint64, uint64, error) 
 		if pages = a.Value.Num; pages < 1 || pages > maxPages {
 			return 0, 0, Errorf(a.Value.Pos, "map: pages is 1 to %d, not %s", maxPages, a.Value)
 		}
+		if b.mapped+pages > maxMapped {
+			return 0, 0, Errorf(a.Value.Pos, "map: a file may map at most %d pages in all", maxMapped)
+		}
 	}
+	b.mapped += pages
 	return size, pages, nil
 }
 

@@ -257,3 +257,14 @@ func TestBuiltinRegistry(t *testing.T) {
 		t.Errorf("LoadBuiltin: %v, %+v", err, s)
 	}
 }
+
+// TestMapBudget checks that a file cannot make the builder write an
+// unbounded number of entries.
+func TestMapBudget(t *testing.T) {
+	src := ram + "paging level4\n" + strings.Repeat("map 0 0 pages=4096\n", 65)
+	_, err := Load("t.mmu", []byte(src))
+	want := "t.mmu:67:15: map: a file may map at most 262144 pages in all"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}
