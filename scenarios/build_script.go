@@ -94,8 +94,12 @@ func (b *builder) printEntry(c *call) error {
 	}
 	gva, _ := c.arg(1)
 	la, _ := c.key("level")
-	if la.Value.Num < 1 || la.Value.Num > 5 {
-		return Errorf(la.Value.Pos, "print: level is 1 to 5, not %s", la.Value)
+	mode := b.regs[id].Mode()
+	if mode == mmu.PagingOff {
+		return Errorf(c.Pos, "print: vCPU %d has paging off, so it has no page tables", id)
+	}
+	if la.Value.Num < 1 || la.Value.Num > uint64(mode) {
+		return Errorf(la.Value.Pos, "print: %s has levels 1 to %d, not %s", mode, int(mode), la.Value)
 	}
 	b.add(&mmu.PrintEntry{Source: source(c), VCPU: id, GVA: mmu.GVA(gva.Value.Num), Level: int(la.Value.Num)},
 		gva.Value.Pos)
