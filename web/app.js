@@ -217,8 +217,10 @@
       return;
     }
     const want = parseHash(location.hash);
-    if (want.problems.length === 0 && want.kind === view.kind && want.name === view.name) {
-      seek(Math.min(want.step, view.total - 1));
+    if (want.problems.length === 0 && want.kind === view.kind && want.name === view.name &&
+        want.step < view.total) {
+      seek(want.step);
+      hideNotice();
       return;
     }
     openFromHash();

@@ -21,7 +21,7 @@ type asset struct {
 	data  []byte
 	etag  string // strong ETag of the identity bytes
 
-	br []byte // from the sibling NAME.br that the Makefile writes, if present
+	br []byte // from the sibling NAME.br that the Makefile writes, if it matches data
 
 	// gz is computed on first use (or by warm) and cached: gzip -9 of a
 	// 20 MB wasm takes a second or two, too long to block startup.
@@ -72,7 +72,8 @@ func compressible(ctype string) bool {
 // only as encodings of their base file.
 func hidden(name string) bool {
 	base := path.Base(name)
-	return strings.HasPrefix(base, ".") || strings.HasSuffix(base, ".br") || strings.HasSuffix(base, ".gz")
+	return strings.HasPrefix(base, ".") || strings.HasSuffix(base, ".br") ||
+		strings.HasSuffix(base, ".gz") || strings.HasSuffix(base, ".sha256")
 }
 
 // loadSite reads every file of fsys into memory.
@@ -90,9 +91,7 @@ func loadSite(fsys fs.FS) (siteFiles, error) {
 			return err
 		}
 		a := &asset{name: name, ctype: contentType(name), data: data, etag: etagOf(data, "")}
-		if br, err := fs.ReadFile(fsys, name+".br"); err == nil && len(br) > 0 {
-			a.br = br
-		}
+		a.br = brotliSibling(fsys, name, data)
 		files[name] = a
 		return nil
 	})
@@ -100,6 +99,25 @@ func loadSite(fsys fs.FS) (siteFiles, error) {
 		return nil, fmt.Errorf("loading the site: %w", err)
 	}
 	return files, nil
+}
+
+// brotliSibling returns the precompressed NAME.br if its NAME.br.sha256
+// sidecar (written by the Makefile) is the hash of data; a .br made from an
+// older build must never be served in place of the current file.
+func brotliSibling(fsys fs.FS, name string, data []byte) []byte {
+	br, err := fs.ReadFile(fsys, name+".br")
+	if err != nil || len(br) == 0 {
+		return nil
+	}
+	sum, err := fs.ReadFile(fsys, name+".br.sha256")
+	if err != nil {
+		return nil
+	}
+	want := sha256.Sum256(data)
+	if strings.TrimSpace(string(sum)) != hex.EncodeToString(want[:]) {
+		return nil
+	}
+	return br
 }
 
 // names returns the file names in sorted order.

@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net"
 	"net/http"
@@ -28,22 +30,31 @@ var wasmBody = bytes.Repeat([]byte("\x00asm\x01\x00\x00\x00 go go go "), 4000)
 func testSite(t testing.TB) siteFiles {
 	t.Helper()
 	fsys := fstest.MapFS{
-		"index.html":          {Data: []byte(`<!doctype html><iframe id=stage src="game.html"></iframe>`)},
-		"game.html":           {Data: []byte(`<!doctype html><script src="game.js"></script>`)},
-		"app.js":              {Data: []byte(strings.Repeat("console.log('app');\n", 100))},
-		"style.css":           {Data: []byte("body{margin:0}")},
-		"lesson.md":           {Data: []byte("# Lesson\n")},
-		"favicon.svg":         {Data: []byte("<svg/>")},
-		"dist/.gitkeep":       {Data: nil},
-		"dist/mmuviz.wasm":    {Data: wasmBody},
-		"dist/mmuviz.wasm.br": {Data: []byte("pretend-brotli")},
-		"dist/wasm_exec.js":   {Data: []byte(strings.Repeat("// wasm_exec\n", 100))},
+		"index.html":                 {Data: []byte(`<!doctype html><iframe id=stage src="game.html"></iframe>`)},
+		"game.html":                  {Data: []byte(`<!doctype html><script src="game.js"></script>`)},
+		"app.js":                     {Data: []byte(strings.Repeat("console.log('app');\n", 100))},
+		"style.css":                  {Data: []byte("body{margin:0}")},
+		"lesson.md":                  {Data: []byte("# Lesson\n")},
+		"favicon.svg":                {Data: []byte("<svg/>")},
+		"dist/.gitkeep":              {Data: nil},
+		"dist/mmuviz.wasm":           {Data: wasmBody},
+		"dist/mmuviz.wasm.br":        {Data: []byte("pretend-brotli")},
+		"dist/mmuviz.wasm.br.sha256": {Data: []byte(sha256Hex(wasmBody) + "\n")},
+		"app.js.br":                  {Data: []byte("stale")}, // no sidecar: ignored
+		"style.css.br":               {Data: []byte("stale")},
+		"style.css.br.sha256":        {Data: []byte(sha256Hex([]byte("an older style.css")))},
+		"dist/wasm_exec.js":          {Data: []byte(strings.Repeat("// wasm_exec\n", 100))},
 	}
 	files, err := loadSite(fsys)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return files
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 func get(t testing.TB, h http.Handler, method, target string, header ...string) *httptest.ResponseRecorder {
@@ -90,8 +101,8 @@ func TestEncodings(t *testing.T) {
 		{"/dist/mmuviz.wasm", "*", "br"},
 		{"/dist/mmuviz.wasm", "*;q=0, identity", ""},
 		{"/dist/mmuviz.wasm", "BR", "br"},
-		{"/app.js", "gzip, br", "gzip"}, // no .br sibling: gzip computed by the server
-		{"/style.css", "gzip", ""},      // too small to be worth it
+		{"/app.js", "gzip, br", "gzip"}, // .br without sidecar: ignored; gzip computed by the server
+		{"/style.css", "gzip, br", ""},  // stale .br ignored; too small to gzip
 		{"/favicon.svg", "gzip, br", ""},
 	}
 	for _, c := range cases {
@@ -197,7 +208,7 @@ func TestHeaders(t *testing.T) {
 
 func TestNotFound(t *testing.T) {
 	h := newHandler(testSite(t))
-	for _, p := range []string{"/missing", "/dist/", "/dist", "/dist/.gitkeep", "/dist/mmuviz.wasm.br", "/index.html/"} {
+	for _, p := range []string{"/missing", "/dist/", "/dist", "/dist/.gitkeep", "/dist/mmuviz.wasm.br", "/dist/mmuviz.wasm.br.sha256", "/index.html/"} {
 		w := get(t, h, "GET", p)
 		if w.Code != 404 || !strings.Contains(w.Body.String(), "Not found") || w.Header().Get("Content-Type") != "text/html; charset=utf-8" {
 			t.Errorf("%s: %d %q %q", p, w.Code, w.Header().Get("Content-Type"), w.Body.String())
@@ -282,7 +293,7 @@ func TestStaticExport(t *testing.T) {
 			t.Errorf("%s: %v, equal %v", name, err, bytes.Equal(got, a.data))
 		}
 	}
-	for _, name := range []string{"dist/mmuviz.wasm.br", "dist/.gitkeep", "dist/mmuviz.wasm.gz"} {
+	for _, name := range []string{"dist/mmuviz.wasm.br", "dist/mmuviz.wasm.br.sha256", "dist/.gitkeep", "dist/mmuviz.wasm.gz"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 			t.Errorf("export wrote %s", name)
 		}
