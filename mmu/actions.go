@@ -1,6 +1,9 @@
 package mmu
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Source ties an action to the scenario line that asked for it.
 type Source struct {
@@ -91,8 +94,9 @@ type GuestWrite struct {
 	Value uint64
 }
 
-// PrintEntry reads, without side effects, the guest entry at Level on the
-// path of GVA (Level 0 means the data at GVA), for a scenario's "print".
+// PrintEntry reads, without side effects, the guest entry at Level (1 for
+// the PTE up to the root level) on the path of GVA, for a scenario's
+// "print".
 type PrintEntry struct {
 	Source
 	VCPU  int
@@ -154,6 +158,12 @@ type Step struct {
 func (m *Machine) Do(a Action) (Step, error) {
 	m.events = nil
 	m.refs = 0
+	if a == nil {
+		return Step{}, fmt.Errorf("no action to perform")
+	}
+	if isNilAction(a) {
+		return Step{}, fmt.Errorf("no action to perform (the %T is nil)", a)
+	}
 	var res Result
 	var err error
 	switch a := a.(type) {
@@ -179,7 +189,50 @@ func (m *Machine) Do(a Action) (Step, error) {
 	return st, err
 }
 
+// isNilAction reports a nil action, including a nil pointer of a known
+// action type, which the engine refuses instead of dereferencing.
+func isNilAction(a Action) bool {
+	switch a := a.(type) {
+	case nil:
+		return true
+	case *Access:
+		return a == nil
+	case *SetReg:
+		return a == nil
+	case *GuestWrite:
+		return a == nil
+	case *WriteEntry:
+		return a == nil
+	case *PrintEntry:
+		return a == nil
+	case *PrintReg:
+		return a == nil
+	case *PrintMem:
+		return a == nil
+	}
+	return false
+}
+
+// actionSource is a.Src(), or no source for a nil action.
+func actionSource(a Action) Source {
+	if isNilAction(a) {
+		return Source{}
+	}
+	return a.Src()
+}
+
+// checkReg refuses a register number outside the named registers.
+func checkReg(r Reg) error {
+	if r < 0 || int(r) >= len(regNames) {
+		return fmt.Errorf("no register %d: the registers are %s", int(r), strings.Join(regNames[:], ", "))
+	}
+	return nil
+}
+
 func (m *Machine) doGuestWrite(a *GuestWrite) (Result, error) {
+	if _, err := m.VCPU(a.VCPU); err != nil {
+		return Result{}, err
+	}
 	if a.Size != 1 && a.Size != 2 && a.Size != 4 && a.Size != 8 {
 		return Result{}, fmt.Errorf("a guest store is 1, 2, 4 or 8 bytes, not %d", a.Size)
 	}
@@ -206,6 +259,9 @@ func (m *Machine) doGuestWrite(a *GuestWrite) (Result, error) {
 func (m *Machine) doPrintReg(a *PrintReg) (Result, error) {
 	v, err := m.VCPU(a.VCPU)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := checkReg(a.Reg); err != nil {
 		return Result{}, err
 	}
 	val := v.Regs.Get(a.Reg)

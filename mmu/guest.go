@@ -21,6 +21,9 @@ func NewGuestTables(m *Machine, mode PagingMode, pool GPA, size uint64) (*GuestT
 	if mode == PagingOff {
 		return nil, fmt.Errorf("paging is off: a guest without paging has no page tables")
 	}
+	if formatFor(mode).rootLevel == 0 {
+		return nil, fmt.Errorf("%s is not a paging mode", mode)
+	}
 	if pool&pageMask != 0 {
 		return nil, fmt.Errorf("the table pool at GPA %s is not page aligned", pool)
 	}
@@ -58,8 +61,10 @@ func (g *GuestTables) entryAddr(gva GVA, level int) (GPA, error) {
 	if level < 1 || level > f.rootLevel {
 		return 0, fmt.Errorf("%s has levels 1 to %d, not %d", g.Mode, f.rootLevel, level)
 	}
-	if _, err := checkGVA(g.Mode, gva); err != nil {
+	if gp, err := checkGVA(g.Mode, gva); err != nil {
 		return 0, err
+	} else if gp != nil {
+		return 0, fmt.Errorf("%s, so no table can map it", gp.Reason)
 	}
 	table := g.Root
 	for l := f.rootLevel; ; l-- {
@@ -128,6 +133,9 @@ func (g *GuestTables) Map(gva GVA, gpa GPA, size uint64, flags PTE) (GPA, error)
 	e := PTE(uint64(gpa)) | flags | PTPresent
 	if level > 1 {
 		e |= PTPageSize
+		if g.Mode == Paging32 && uint64(gpa) >= 1<<36 {
+			return 0, fmt.Errorf("a 4 MiB page reaches only 36 bits of physical address (PSE-36), not GPA %s", gpa)
+		}
 		if g.Mode == Paging32 && uint64(gpa) > 0xffffffff {
 			// PSE-36: physical address bits 35:32 go into PDE bits 16:13.
 			e = PTE(uint64(gpa)&0xffc00000) | PTE(((uint64(gpa)>>32)&0xf)<<PT32PSE36Shift) | flags | PTPresent | PTPageSize

@@ -42,7 +42,7 @@ func (m *Machine) AddMemslot(s Memslot) error {
 	if uint64(s.BaseGFN)+s.NPages < uint64(s.BaseGFN) {
 		return fmt.Errorf("memslot %d wraps around the guest physical address space", s.ID)
 	}
-	if uint64(s.LastGFN()) >= uint64(1)<<(m.Config.MaxPhyAddr-PageShift) {
+	if uint64(s.LastGFN()) >= uint64(1)<<uint(m.Config.MaxPhyAddr-PageShift) {
 		return fmt.Errorf("memslot %d ends at GPA %s, beyond MAXPHYADDR (%d bits)",
 			s.ID, (s.LastGFN() + 1).GPA(), m.Config.MaxPhyAddr)
 	}

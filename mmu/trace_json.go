@@ -90,7 +90,7 @@ func toJSONResult(r Result) jsonResult {
 func WriteJSON(w io.Writer, steps []Step) error {
 	t := jsonTrace{Steps: make([]jsonStep, 0, len(steps))}
 	for _, st := range steps {
-		src := st.Action.Src()
+		src := actionSource(st.Action)
 		js := jsonStep{Line: src.Line, Action: src.Text, Events: make([]jsonEvent, 0, len(st.Events)),
 			Result: toJSONResult(st.Result)}
 		for _, e := range st.Events {
@@ -115,7 +115,7 @@ func WriteText(w io.Writer, steps []Step) error {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		src := st.Action.Src()
+		src := actionSource(st.Action)
 		fmt.Fprintf(&b, "line %d: %s\n", src.Line, src.Text)
 		for _, e := range st.Events {
 			fmt.Fprintf(&b, "  [%s] %s\n", e.Func, e.Text)

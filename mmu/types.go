@@ -54,6 +54,9 @@ func Hex(v uint64) string { return hex(v) }
 // bits returns a mask with bits lo..hi (inclusive) set, like the kernel's
 // rsvd_bits(); an empty range gives 0.
 func bits(lo, hi int) uint64 {
+	if lo < 0 {
+		lo = 0
+	}
 	if hi < lo || lo > 63 {
 		return 0
 	}

@@ -30,6 +30,9 @@ func (m *Machine) doAccess(a *Access) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if a.Kind != AccessRead && a.Kind != AccessWrite && a.Kind != AccessFetch {
+		return Result{}, fmt.Errorf("access kind %d is not a read, a write or a fetch", int(a.Kind))
+	}
 	if a.Implicit && (a.User || a.Kind == AccessFetch) {
 		return Result{}, fmt.Errorf("an implicit access is a supervisor read or write")
 	}

@@ -49,6 +49,12 @@ func (m *Machine) doSetReg(a *SetReg) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if err := checkReg(a.Reg); err != nil {
+		return Result{}, err
+	}
+	if a.Op != RegAssign && a.Op != RegSetBits && a.Op != RegClearBits {
+		return Result{}, fmt.Errorf("register operation %d is not assign, set bits or clear bits", int(a.Op))
+	}
 	old := v.Regs
 	next := v.Regs
 	switch a.Op {
