@@ -146,7 +146,7 @@ func (c *walkContext) walkLevels() bool {
 			c.m.emit(Event{Kind: EvRead, MMU: c.mmu.Name, Func: "get_pdptr", Space: SpacePDPTR,
 				Addr: uint64(i), Level: 3, Index: i, Old: uint64(e), New: uint64(e), HasEntry: true,
 				VCPU: v.ID, GVA: w.GVA, Table: uint64(table),
-				Text: fmt.Sprintf("PAE: GVA bits 31:30 = %d select PDPTR%d, loaded from GPA %s when CR3 was written: %s (%s). No memory reference.",
+				Text: fmt.Sprintf("PAE: GVA bits 31:30 = %d select PDPTR%d, which load_pdptrs loaded from GPA %s: %s (%s). No memory reference.",
 					i, i, table+GPA(8*i), hex(uint64(e)), DecodeFlags(e&(PTPresent|PTPWT|PTPCD), 3, false))})
 		}
 		if !e.Present() {
@@ -250,6 +250,10 @@ func (c *walkContext) narrateRead(e PTE, level, idx, lo, hi int, gpa GPA, hpa HP
 		size := sizeString(LevelPageSize(f.mode, level))
 		return s + fmt.Sprintf(" (%s): it maps a %s page at GPA %s.", DecodeFlags(e, level, f.wide), size,
 			f.leafGPA(e, level, 0, c.m.Config.PSE36))
+	}
+	if level > 1 && e.PageSize() && !f.wide {
+		return s + fmt.Sprintf(" (%s): PS is ignored without CR4.PSE, so the next table is at GPA %s.",
+			DecodeFlags(e, level, f.wide), f.tableAddr(e))
 	}
 	return s + fmt.Sprintf(" (%s): the next table is at GPA %s.", DecodeFlags(e, level, f.wide), f.tableAddr(e))
 }

@@ -49,10 +49,25 @@ func (c *walkContext) checkPermissions() bool {
 		c.m.emit(Event{Kind: EvCheck, MMU: c.mmu.Name, Func: "permission_fault", Space: SpaceGVA,
 			Addr: uint64(w.GVA), Level: w.Level, Index: c.indexAt(w.Level), HasEntry: true,
 			Old: uint64(leaf), New: uint64(leaf), VCPU: c.v.ID, GVA: w.GVA,
-			Text: fmt.Sprintf("The walk grants %s (%s over the levels); %s is allowed.",
-				rightsString(w.PTEAccess, c.f.wide), combineRule(c.f.wide), withArticle(c.what))})
+			Text: fmt.Sprintf("The walk grants %s (%s over the levels); %s is allowed%s.",
+				rightsString(w.PTEAccess, c.f.wide), combineRule(c.f.wide), withArticle(c.what), c.whyAllowed())})
 	}
 	return true
+}
+
+// whyAllowed explains an allowed access that the page's bits alone seem to
+// forbid: a supervisor write to a read-only page with CR0.WP=0, or a
+// supervisor data access to a user page that EFLAGS.AC exempts from SMAP.
+func (c *walkContext) whyAllowed() string {
+	acc, pte := c.w.Access, c.w.PTEAccess
+	super := acc&PFErrUser == 0
+	switch {
+	case super && acc&PFErrWrite != 0 && pte&AccWrite == 0:
+		return ", because with CR0.WP=0 supervisor writes ignore R/W"
+	case super && acc&PFErrFetch == 0 && pte&AccUser != 0 && c.mmu.CPURole.Ext.CR4SMAP:
+		return ", because EFLAGS.AC=1 lifts SMAP for an explicit access"
+	}
+	return ""
 }
 
 // combineRule says how the levels' rights combine: the 32-bit format has

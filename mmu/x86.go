@@ -48,10 +48,17 @@ func (m *Machine) doAccess(a *Access) (Result, error) {
 		fn = "nonpaging_gva_to_gpa"
 	}
 	if !m.Quiet {
+		text := fmt.Sprintf("vCPU %d: %s of GVA %s with %s", v.ID, describeAccess(acc), a.GVA, mode)
+		switch {
+		case mode == PagingOff:
+			text += ", so no table is walked: the GPA is the GVA."
+		case gp != nil:
+			text += "."
+		default:
+			text += fmt.Sprintf("; the walk starts from CR3 = %s.", hex(v.Regs.CR3))
+		}
 		m.emit(Event{Kind: EvBegin, MMU: mmu.Name, Func: fn, Space: SpaceGVA, Addr: uint64(a.GVA),
-			VCPU: v.ID, GVA: a.GVA, Old: acc, New: acc,
-			Text: fmt.Sprintf("vCPU %d: %s of GVA %s with %s; the walk starts from CR3 = %s.",
-				v.ID, describeAccess(acc), a.GVA, mode, hex(v.Regs.CR3))})
+			VCPU: v.ID, GVA: a.GVA, Old: acc, New: acc, Text: text})
 	}
 	if gp != nil {
 		if !m.Quiet {
