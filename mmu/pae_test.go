@@ -287,6 +287,8 @@ func TestRegisterWrites(t *testing.T) {
 			SetReg{Reg: RegEFER, Op: RegSetBits, Value: EFERNX}, true},
 		{"EFER.LME while paging", Paging32, nil, SetReg{Reg: RegEFER, Op: RegSetBits, Value: EFERLME}, true},
 		{"CR3 above MAXPHYADDR in long mode", Paging4, nil, SetReg{Reg: RegCR3, Value: 1 << 46}, true},
+		{"CR3 above MAXPHYADDR in PAE mode", PagingPAE, nil, SetReg{Reg: RegCR3, Value: 1<<46 | uint64(testPool)}, true},
+		{"CR3 above MAXPHYADDR with paging off", PagingOff, nil, SetReg{Reg: RegCR3, Value: 1 << 50}, true},
 		{"CR4.SMEP", Paging4, nil, SetReg{Reg: RegCR4, Op: RegSetBits, Value: CR4SMEP}, false},
 		{"CR0.WP cleared", Paging5, nil, SetReg{Reg: RegCR0, Op: RegClearBits, Value: CR0WP}, false},
 		{"PKRU", Paging4, nil, SetReg{Reg: RegPKRU, Value: 0xffffffff}, false},

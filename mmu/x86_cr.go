@@ -139,7 +139,8 @@ func (m *Machine) validateRegWrite(v *VCPU, r Reg, next *Regs) (string, string) 
 		}
 		return "kvm_set_cr0", ""
 	case RegCR3:
-		if next.EFER&EFERLMA != 0 && next.CR3&bits(m.Config.MaxPhyAddr, 63) != 0 {
+		// kvm_set_cr3 checks this in every mode, not only in long mode.
+		if next.CR3&bits(m.Config.MaxPhyAddr, 63) != 0 {
 			return "kvm_set_cr3", fmt.Sprintf("CR3 sets bits above MAXPHYADDR (%d)", m.Config.MaxPhyAddr)
 		}
 		return "kvm_set_cr3", ""
