@@ -128,6 +128,7 @@ func TestPAEPDPTRCaching(t *testing.T) {
 	e, gva := newPAEEnv(t)
 	a := pdpteGPA(e, gva)
 	old, _ := e.m.ReadGuest(a, 8)
+	pteGPA := e.path(gva)[1] // the PTE under the loaded PDPTR
 
 	// A second PD at a fresh pool page maps gva to another GPA.
 	pd2 := testPool + 0x80000
@@ -149,6 +150,17 @@ func TestPAEPDPTRCaching(t *testing.T) {
 	must(e.m.WriteGuest(a, 8, uint64(pd2)|PTPresent))
 	if r := read(); !r.OK || r.GPA != testGPA+0x10 {
 		t.Fatalf("after editing the PDPTE in memory the walk must still use the old PDPTR: %s", ResultString(r))
+	}
+	// print and WriteEntry find the PTE the walk uses, under the PDPTR.
+	for _, act := range []Action{&PrintEntry{GVA: gva, Level: 1}, &WriteEntry{GVA: gva, Level: 1, Value: uint64(testGPA) | 0x67}} {
+		st, err := e.m.Do(act)
+		if err != nil || st.Result.GPA != pteGPA {
+			t.Fatalf("%T under a stale PDPTE in memory: %v, %s; want the PTE at GPA %s", act, err,
+				ResultString(st.Result), pteGPA)
+		}
+	}
+	if st := e.do(&PrintEntry{GVA: gva, Level: 3}); st.Result.Value != uint64(pd2)|PTPresent {
+		t.Fatalf("level 3 is the PDPTE in memory: %s", ResultString(st.Result))
 	}
 	// Clearing P in memory is not seen either.
 	must(e.m.WriteGuest(a, 8, 0))

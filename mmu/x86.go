@@ -104,7 +104,10 @@ type EntryRef struct {
 
 // LookupEntry follows the guest's tables for gva down to level without
 // checks or side effects, as a debugger would. It fails when an entry above
-// level is missing or maps a large page, saying which.
+// level is missing or maps a large page, saying which. Like the walk, a PAE
+// guest descends through its PDPTR registers, not through the PDPTEs in
+// memory (which may have changed since they were loaded); level 3 itself
+// is the PDPTE in memory.
 func (m *Machine) LookupEntry(vcpu int, gva GVA, level int) (EntryRef, error) {
 	v, err := m.VCPU(vcpu)
 	if err != nil {
@@ -132,6 +135,9 @@ func (m *Machine) LookupEntry(vcpu int, gva GVA, level int) (EntryRef, error) {
 		e := PTE(raw)
 		if l == level {
 			return EntryRef{Level: l, Index: idx, Table: table, GPA: gpa, Value: e}, nil
+		}
+		if f.mode == PagingPAE && l == 3 {
+			e = PTE(v.PDPTRs[idx])
 		}
 		if !e.Present() {
 			return EntryRef{}, fmt.Errorf("the %s for GVA %s (at GPA %s) is not present, so there is no level-%d entry",
