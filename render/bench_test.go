@@ -1,0 +1,66 @@
+package render_test
+
+import (
+	"testing"
+
+	"mmuviz/render"
+)
+
+// BenchmarkLayout lays out the largest scene of the built-ins: the 5-level
+// walk of GVA 0x1000000401abc at its result, five tables, the registers,
+// the page and the bit fields.
+func BenchmarkLayout(b *testing.B) {
+	tl := timelineOf(b, "native-5level")
+	v, err := tl.Seek(35)
+	if err != nil {
+		b.Fatal(err)
+	}
+	size := render.Size{W: 870, H: 800}
+	if n := len(render.Layout(v, tl, size).Boxes()); n < 13 {
+		b.Fatalf("step 35 has only %d boxes", n)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		render.Layout(v, tl, size)
+	}
+}
+
+// BenchmarkSeekAndLayout is what a step costs the game: seek the timeline
+// (replaying from a checkpoint), then lay the step out.
+func BenchmarkSeekAndLayout(b *testing.B) {
+	tl := timelineOf(b, "native-5level")
+	size := render.Size{W: 870, H: 800}
+	b.ReportAllocs()
+	step := 0
+	for b.Loop() {
+		v, err := tl.Seek(step)
+		if err != nil {
+			b.Fatal(err)
+		}
+		render.Layout(v, tl, size)
+		step = (step + 1) % tl.Len()
+	}
+}
+
+// BenchmarkOpen is what opening a scenario costs the game: every step is
+// laid out once to find one zoom for the whole timeline.
+func BenchmarkOpen(b *testing.B) {
+	tl := timelineOf(b, "native-4level")
+	b.ReportAllocs()
+	for b.Loop() {
+		render.NewStage(tl)
+	}
+}
+
+// BenchmarkTween is the per-frame cost of motion.
+func BenchmarkTween(b *testing.B) {
+	tl := timelineOf(b, "native-5level")
+	size := render.Size{W: 870, H: 800}
+	v1, _ := tl.Seek(34)
+	v2, _ := tl.Seek(35)
+	s1, s2 := render.Layout(v1, tl, size), render.Layout(v2, tl, size)
+	b.ReportAllocs()
+	for b.Loop() {
+		render.Tween(s1, s2, 0.5)
+	}
+}

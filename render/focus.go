@@ -1,0 +1,254 @@
+package render
+
+import "mmuviz/mmu"
+
+// targetKind says what the current step points at.
+type targetKind int
+
+const (
+	tgtNone     targetKind = iota
+	tgtRegister            // a row of the register box (reg)
+	tgtRole                // the paging-mode row of the register box
+	tgtPDPTR               // a PDPTR register (index)
+	tgtEntry               // an entry of a guest table (table, level, index)
+	tgtMemory              // memory that is no shown table (the memory box)
+	tgtResult              // the result of a walk
+	tgtFault               // a fault without an entry (the fault box)
+)
+
+// target is the thing the current step is about and how it was touched.
+type target struct {
+	kind    targetKind
+	reg     mmu.Reg
+	table   mmu.GPA
+	level   int
+	index   int
+	write   bool // the step writes it
+	fault   bool // the walk faulted on it
+	loadPDP bool // an entry of the PDPT in memory, read by load_pdptrs
+}
+
+// focus is what the native walk panel shows at one step, gathered from the
+// view and the timeline before any geometry is decided.
+type focus struct {
+	step, total int
+	vcpu        int
+	mode        mmu.PagingMode
+	regs        mmu.Regs
+	pdptrs      [4]uint64
+	hasGVA      bool
+	gva         mmu.GVA
+	access      string // "write as user", empty when the GVA is only context
+	path        mmu.GuestPath
+	reached     int  // how many levels of path the picture reveals
+	walking     bool // the step belongs to an access (a walk)
+	showResult  bool
+	refs        int        // memory references of the walk, when the result is shown
+	fault       *mmu.Event // the fault event, once it has happened
+	actionFault *mmu.Fault // the fault the access ends in, known in advance
+	cur         target
+	written     map[mmu.GPA]bool // entries written earlier in this action
+	loadPDPT    bool             // the action loads the PDPTRs from memory
+	pdptBase    mmu.GPA          // where they come from
+	memWrite    *mmu.Event       // a store or read of memory that is no shown table
+	event       *mmu.Event
+	leafLevel   int // level of the leaf reached, 0 when none
+	machine     *mmu.Machine
+}
+
+// actionGVA returns the GVA, vCPU and access description an action is
+// about, if it is about one.
+func actionGVA(a mmu.Action) (gva mmu.GVA, vcpu int, access string, ok bool) {
+	switch a := a.(type) {
+	case *mmu.Access:
+		who := "supervisor"
+		if a.User {
+			who = "user"
+		}
+		kind := a.Kind.String()
+		if a.Kind == mmu.AccessFetch {
+			kind = "instruction fetch"
+		}
+		return a.GVA, a.VCPU, kind + " as " + who, true
+	case *mmu.WriteEntry:
+		return a.GVA, a.VCPU, "", true
+	case *mmu.PrintEntry:
+		return a.GVA, a.VCPU, "", true
+	}
+	return 0, 0, "", false
+}
+
+// focusGVA finds the address the step is about: the action's own, else the
+// last one an earlier action used, else (at the start) the first one the
+// script will use.
+func focusGVA(v *mmu.View, tl *mmu.Timeline) (gva mmu.GVA, vcpu int, access string, ok bool) {
+	if v.Action >= 0 && v.Action < len(tl.Steps) {
+		if gva, vcpu, access, ok = actionGVA(tl.Steps[v.Action].Action); ok {
+			return gva, vcpu, access, ok
+		}
+		for a := v.Action - 1; a >= 0; a-- {
+			if gva, vcpu, _, ok = actionGVA(tl.Steps[a].Action); ok {
+				return gva, vcpu, "", ok
+			}
+		}
+	}
+	for a := max(v.Action+1, 0); a < len(tl.Steps); a++ {
+		if gva, vcpu, _, ok = actionGVA(tl.Steps[a].Action); ok {
+			return gva, vcpu, "", ok
+		}
+	}
+	return 0, 0, "", false
+}
+
+// focusAt gathers the focus of view v of timeline tl.
+func focusAt(v *mmu.View, tl *mmu.Timeline) *focus {
+	f := &focus{step: v.Step, total: tl.Len(), event: v.Event, written: map[mmu.GPA]bool{}, machine: v.Machine}
+	gva, vcpu, access, ok := focusGVA(v, tl)
+	if v.Event != nil {
+		vcpu = v.Event.VCPU
+	}
+	if vcpu < 0 || vcpu >= len(v.Machine.VCPUs) {
+		vcpu = 0
+	}
+	f.vcpu = vcpu
+	cpu := v.Machine.VCPUs[vcpu]
+	f.regs, f.pdptrs = cpu.Regs, cpu.PDPTRs
+	f.mode = v.Machine.GuestMode(vcpu)
+	f.hasGVA, f.gva, f.access = ok, gva, access
+	if ok {
+		f.path = v.Machine.PathOf(vcpu, gva)
+	}
+	f.reached = len(f.path.Levels)
+	f.showResult = f.path.HasGPA && f.mode != mmu.PagingOff
+	if v.Action >= 0 {
+		if _, isAccess := tl.Steps[v.Action].Action.(*mmu.Access); isAccess {
+			f.walking = true
+			f.walkProgress(v, tl.Steps[v.Action].Result)
+		}
+	}
+	f.scanAction(v)
+	f.cur = f.targetOf(v.Event)
+	for _, l := range f.path.Levels[:f.reached] {
+		if l.Leaf {
+			f.leafLevel = l.Level
+		}
+	}
+	return f
+}
+
+// walkProgress decides how much of the path an access has revealed so
+// far: the levels it has read, and the result once it is there.
+func (f *focus) walkProgress(v *mmu.View, res mmu.Result) {
+	lowest := 0 // lowest level read so far; 0 when none
+	f.showResult = false
+	for i := range v.Events {
+		e := &v.Events[i]
+		switch {
+		case e.Kind == mmu.EvRead && e.HasEntry:
+			if lowest == 0 || e.Level < lowest {
+				lowest = e.Level
+			}
+		case e.Kind == mmu.EvFault:
+			f.fault = e
+		case e.Kind == mmu.EvResult:
+			f.showResult = true
+			f.refs = res.Refs
+		}
+	}
+	f.actionFault = res.Fault
+	f.reached = 0
+	for _, l := range f.path.Levels {
+		if lowest != 0 && l.Level >= lowest {
+			f.reached++
+		}
+	}
+}
+
+// scanAction notes what the action did before this step: entries written
+// (shown with a marker) and PDPTR loads (which show the PDPT in memory).
+func (f *focus) scanAction(v *mmu.View) {
+	for i := range v.Events {
+		e := &v.Events[i]
+		if e.Kind == mmu.EvRead && e.Func == "load_pdptrs" {
+			f.loadPDPT, f.pdptBase = true, mmu.GPA(e.Table)
+		}
+		if e.Kind == mmu.EvWrite && e.Space == mmu.SpaceGPA && e != v.Event {
+			f.written[mmu.GPA(e.Addr)] = true
+		}
+	}
+}
+
+// targetOf maps the current event to the thing it is about.
+func (f *focus) targetOf(e *mmu.Event) target {
+	if e == nil {
+		return target{kind: tgtRegister, reg: mmu.RegCR3}
+	}
+	switch {
+	case e.Kind == mmu.EvFault && e.HasEntry && f.mode == mmu.PagingPAE && e.Level == 3:
+		return target{kind: tgtPDPTR, level: 3, index: e.Index, fault: true}
+	case e.Kind == mmu.EvFault && e.HasEntry:
+		return target{kind: tgtEntry, level: e.Level, index: e.Index, table: f.tableAt(e.Level), fault: true}
+	case e.Kind == mmu.EvFault:
+		return target{kind: tgtFault, fault: true}
+	case e.Kind == mmu.EvResult:
+		return target{kind: tgtResult}
+	case e.Kind == mmu.EvRole:
+		return target{kind: tgtRole, write: true}
+	case e.Space == mmu.SpaceReg:
+		return target{kind: tgtRegister, reg: e.Reg, write: e.Kind == mmu.EvSet}
+	case e.Space == mmu.SpacePDPTR:
+		return target{kind: tgtPDPTR, level: 3, index: e.Index}
+	case e.Kind == mmu.EvRead && e.Func == "load_pdptrs":
+		return target{kind: tgtEntry, level: 3, index: e.Index, table: mmu.GPA(e.Table), loadPDP: true}
+	case e.HasEntry && e.Space == mmu.SpaceGPA:
+		return target{kind: tgtEntry, level: e.Level, index: e.Index, table: mmu.GPA(e.Table), write: e.Kind == mmu.EvWrite}
+	case e.Kind == mmu.EvCheck && f.leafOf() != nil:
+		l := f.leafOf()
+		return target{kind: tgtEntry, level: l.Level, index: l.Index, table: l.Table}
+	case e.Space == mmu.SpaceGPA:
+		if t, ok := f.shownEntryAt(mmu.GPA(e.Addr)); ok {
+			t.write = e.Kind == mmu.EvWrite
+			return t
+		}
+		f.memWrite = e
+		return target{kind: tgtMemory, write: e.Kind == mmu.EvWrite}
+	case e.Kind == mmu.EvBegin:
+		return target{kind: tgtRegister, reg: mmu.RegCR3}
+	}
+	return target{kind: tgtRegister, reg: mmu.RegCR3}
+}
+
+// tableAt is the GPA of the path's table at level.
+func (f *focus) tableAt(level int) mmu.GPA {
+	for _, l := range f.path.Levels {
+		if l.Level == level {
+			return l.Table
+		}
+	}
+	return 0
+}
+
+func (f *focus) leafOf() *mmu.PathLevel {
+	for i := range f.path.Levels {
+		if f.path.Levels[i].Leaf {
+			return &f.path.Levels[i]
+		}
+	}
+	return nil
+}
+
+// shownEntryAt finds the entry at gpa in one of the tables the picture
+// shows (a guest store to its own page tables).
+func (f *focus) shownEntryAt(gpa mmu.GPA) (target, bool) {
+	size := mmu.GPA(mmu.EntrySize(f.mode))
+	for _, l := range f.path.Levels[:f.reached] {
+		if l.FromReg {
+			continue
+		}
+		n := mmu.GPA(mmu.TableEntries(f.mode, l.Level))
+		if gpa >= l.Table && gpa < l.Table+n*size && (gpa-l.Table)%size == 0 {
+			return target{kind: tgtEntry, level: l.Level, index: int((gpa - l.Table) / size), table: l.Table}, true
+		}
+	}
+	return target{}, false
+}

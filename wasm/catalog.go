@@ -1,0 +1,175 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"fmt"
+	"html"
+	"strings"
+
+	"mmuviz/lessons"
+	"mmuviz/mmu"
+	"mmuviz/scenarios"
+)
+
+// catalog knows the built-in lessons and scenarios and opens them.
+type catalog struct {
+	listed *catalogJSON // list() is computed once
+}
+
+type entryJSON struct {
+	Name  string `json:"name"`
+	Title string `json:"title"`
+}
+
+type catalogJSON struct {
+	Lessons   []entryJSON `json:"lessons"`
+	Scenarios []entryJSON `json:"scenarios"`
+}
+
+type sectionJSON struct {
+	From int    `json:"from"`
+	To   int    `json:"to"`
+	HTML string `json:"html"`
+}
+
+type openJSON struct {
+	OK       bool          `json:"ok"`
+	Error    string        `json:"error"`
+	Title    string        `json:"title"`
+	Total    int           `json:"total"`
+	Sections []sectionJSON `json:"sections"`
+}
+
+// opened is a lesson or scenario ready to show.
+type opened struct {
+	kind, lesson, scenario string
+	tl                     *mmu.Timeline
+	reply                  openJSON
+}
+
+// defaultLesson is the lesson opened when the URL names none: the 4-level
+// walk, which every other lesson builds on, else the first there is.
+func (c *catalog) defaultLesson() string {
+	names := lessons.Builtin()
+	for _, n := range names {
+		if n == "walk-4level" {
+			return n
+		}
+	}
+	if len(names) > 0 {
+		return names[0]
+	}
+	return ""
+}
+
+// list names everything that can be opened, with titles. A lesson or
+// scenario that does not load is still listed (open then says why).
+func (c *catalog) list() *catalogJSON {
+	if c.listed != nil {
+		return c.listed
+	}
+	out := &catalogJSON{Lessons: []entryJSON{}, Scenarios: []entryJSON{}}
+	for _, n := range lessons.Builtin() {
+		title := n
+		if l, err := lessons.LoadBuiltin(n); err == nil && l.Title != "" {
+			title = l.Title
+		}
+		out.Lessons = append(out.Lessons, entryJSON{n, title})
+	}
+	for _, n := range scenarios.Builtin() {
+		title := n
+		if s, err := scenarios.LoadBuiltin(n); err == nil && s.Title != "" {
+			title = s.Title
+		}
+		out.Scenarios = append(out.Scenarios, entryJSON{n, title})
+	}
+	c.listed = out
+	return out
+}
+
+// open loads a lesson (with its scenario) or a bare scenario.
+func (c *catalog) open(kind, name string) (*opened, error) {
+	switch kind {
+	case "lesson":
+		return c.openLesson(name)
+	case "scenario":
+		s, err := scenarios.LoadBuiltin(name)
+		if err != nil {
+			return nil, err
+		}
+		tl := s.Timeline()
+		o := &opened{kind: kind, scenario: name, tl: tl}
+		o.reply = openJSON{OK: true, Title: titleOr(s.Title, name), Total: tl.Len(), Sections: scenarioSections(s, tl)}
+		return o, nil
+	}
+	return nil, fmt.Errorf("kind must be \"lesson\" or \"scenario\", not %q", kind)
+}
+
+func (c *catalog) openLesson(name string) (*opened, error) {
+	l, err := lessons.LoadBuiltin(name)
+	if err != nil {
+		return nil, err
+	}
+	s, err := scenarios.LoadBuiltin(l.Scenario)
+	if err != nil {
+		return nil, fmt.Errorf("lesson %s runs scenario %q: %v", name, l.Scenario, err)
+	}
+	tl := s.Timeline()
+	if err := l.Resolve(tl.Len()); err != nil {
+		return nil, err
+	}
+	o := &opened{kind: "lesson", lesson: name, scenario: l.Scenario, tl: tl}
+	o.reply = openJSON{OK: true, Title: titleOr(l.Title, name), Total: tl.Len(), Sections: []sectionJSON{}}
+	for _, sec := range l.Sections {
+		o.reply.Sections = append(o.reply.Sections, sectionJSON{sec.From, sec.To, sec.HTML})
+	}
+	if tl.Err != nil {
+		o.reply.Sections = append(o.reply.Sections, stoppedSection(s, tl))
+	}
+	return o, nil
+}
+
+func titleOr(title, name string) string {
+	if title == "" {
+		return name
+	}
+	return title
+}
+
+// scenarioSections makes a bare scenario's panel: one section per action,
+// its source line and the narration of each of its steps, all escaped.
+func scenarioSections(s *scenarios.Scenario, tl *mmu.Timeline) []sectionJSON {
+	out := []sectionJSON{{0, 0, "<p>The initial state of <strong>" + html.EscapeString(titleOr(s.Title, s.Name)) +
+		"</strong>, before the first line of its script. Step with → or Space.</p>"}}
+	for a, st := range tl.Steps {
+		from := tl.StepOf(a, 0)
+		n := max(len(st.Events), 1)
+		var b strings.Builder
+		src := st.Action.Src()
+		fmt.Fprintf(&b, "<p><code>%s</code>", html.EscapeString(strings.TrimSpace(src.Text)))
+		if src.Line > 0 {
+			fmt.Fprintf(&b, " <small>(line %d)</small>", src.Line)
+		}
+		b.WriteString("</p>")
+		if len(st.Events) > 0 {
+			b.WriteString("<ol>")
+			for _, e := range st.Events {
+				fmt.Fprintf(&b, "<li>%s</li>", html.EscapeString(e.Text))
+			}
+			b.WriteString("</ol>")
+		}
+		out = append(out, sectionJSON{from, from + n - 1, b.String()})
+	}
+	if tl.Err != nil {
+		out = append(out, stoppedSection(s, tl))
+	}
+	return out
+}
+
+// stoppedSection tells that the script stopped early, on the last step.
+func stoppedSection(s *scenarios.Scenario, tl *mmu.Timeline) sectionJSON {
+	err := s.ActionError(tl.ErrStep, tl.Err)
+	last := tl.Len() - 1
+	return sectionJSON{last, last, "<p><strong>The script stopped here:</strong> " + html.EscapeString(err.Error()) + "</p>"}
+}
