@@ -19,6 +19,14 @@ type loadTimings struct {
 	FirstFrame   float64 `json:"firstFrame"`
 }
 
+// wasmTransferJS is the number of bytes the wasm took on the wire (0 when it
+// came from the cache), which shows the encoding the server chose.
+const wasmTransferJS = `(() => {
+  const w = document.getElementById("stage").contentWindow;
+  const e = w.performance.getEntriesByType("resource").find((r) => r.name.endsWith("/dist/mmuviz.wasm"));
+  return e ? e.encodedBodySize : -1;
+})()`
+
 // BenchmarkPageLoad measures navigation → first frame drawn with the first
 // state, served by the real binary to headless Chromium. "cold" disables the
 // HTTP cache (every load downloads and compiles the wasm); "warm" is a
@@ -41,6 +49,7 @@ func BenchmarkPageLoad(b *testing.B) {
 			}
 			var sum loadTimings
 			var wall time.Duration
+			var wire float64
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				start := time.Now()
@@ -52,6 +61,7 @@ func BenchmarkPageLoad(b *testing.B) {
 				sum.Instantiated += lt.Instantiated
 				sum.Ready += lt.Ready
 				sum.FirstFrame += lt.FirstFrame
+				wire += eval[float64](b, ctx, wasmTransferJS)
 			}
 			n := float64(b.N)
 			b.ReportMetric(sum.Fetched/n, "ms-wasm-headers")
@@ -59,6 +69,7 @@ func BenchmarkPageLoad(b *testing.B) {
 			b.ReportMetric(sum.Ready/n, "ms-ready")
 			b.ReportMetric(sum.FirstFrame/n, "ms-first-frame")
 			b.ReportMetric(float64(wall.Milliseconds())/n, "ms-wall")
+			b.ReportMetric(wire/n, "wasm-wire-bytes")
 		})
 	}
 }
