@@ -50,6 +50,7 @@ func TestBrowser(t *testing.T) {
 	buttonsAndClicker(t, ctx, lesson, total)
 	autoplay(t, ctx)
 	badHashes(t, ctx, base, lesson, total)
+	openScenario(t, ctx)
 	console.check(t)
 
 	t.Run("dpr2", func(t *testing.T) { highDPI(t, ctx, base, lesson) })
@@ -192,6 +193,23 @@ func badHashes(t *testing.T, ctx context.Context, base, lesson string, total int
 			press(t, ctx, kb.Escape)
 		}
 		pollJS[bool](t, ctx, 5*time.Second, "the notice to go", `document.getElementById("notice").hidden`)
+	}
+}
+
+// openScenario switches the hash to a bare scenario: the panel then follows
+// the scenario (sections built from its narrations) and keeps the hash.
+func openScenario(t *testing.T, ctx context.Context) {
+	name := eval[string](t, ctx, `(JSON.parse(document.getElementById("stage").contentWindow.mmuviz.list()).scenarios[0] || {}).name || ""`)
+	if name == "" {
+		t.Fatal("list() has no scenarios")
+	}
+	eval[bool](t, ctx, fmt.Sprintf(`(location.hash = "#scenario=" + encodeURIComponent(%q) + "&step=2", true)`, name))
+	pollJS[bool](t, ctx, 15*time.Second, "the scenario to open",
+		fmt.Sprintf(`location.hash.startsWith("#scenario=" + encodeURIComponent(%q))`, name))
+	total := readGame(t, ctx, 2).Total
+	wantStep(t, ctx, "scenario", name, 2, total)
+	if p := readPage(t, ctx); p.Notice != "" {
+		t.Errorf("opening scenario %s shows a notice: %q", name, p.Notice)
 	}
 }
 
