@@ -35,8 +35,10 @@
       queueMicrotask(start);
     },
     onState(json) {
+      // States pushed before the page opened what the URL names would
+      // overwrite the permalink in the hash: ignore them.
       const s = parseJSON(json);
-      if (s) {
+      if (s && view.kind) {
         applyState(s);
       }
     },
