@@ -8,6 +8,9 @@ import (
 	"image"
 	"math"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -54,7 +57,36 @@ func TestBrowser(t *testing.T) {
 	console.check(t)
 
 	t.Run("dpr2", func(t *testing.T) { highDPI(t, ctx, base, lesson) })
-	t.Run("crash", func(t *testing.T) { crashShowsError(t, ctx) })
+	t.Run("crash", func(t *testing.T) {
+		crashShowsError(t, ctx, []byte("this is not wasm"), `(?i)wasm|webassembly|compile|magic`)
+	})
+	t.Run("panic", func(t *testing.T) {
+		crashShowsError(t, ctx, panickingWasm(t), `(?s)panic: boom from the test.*exited with code 2`)
+	})
+}
+
+// panickingWasm builds a tiny Go program for js/wasm that panics at once, to
+// check that game.js catches the panic text and the exit.
+func panickingWasm(t *testing.T) []byte {
+	dir := t.TempDir()
+	src := "package main\n\nfunc main() {\n\tprintln(\"starting\")\n\tpanic(\"boom from the test\")\n}\n"
+	for name, data := range map[string]string{"go.mod": "module panicker\n\ngo 1.26\n", "main.go": src} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "p.wasm")
+	cmd := exec.Command(goTool(), "build", "-o", out, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "GOWORK=off", "GOFLAGS=")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the panicking wasm: %v\n%s", err, msg)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // wantStep checks the counter, the hash, the narration and kernel function
@@ -234,21 +266,22 @@ func highDPI(t *testing.T, ctx context.Context, base, lesson string) {
 	console.check(t)
 }
 
-// crashShowsError serves a site whose wasm is garbage: the page must show
-// the error box with a Reload button, not a blank or frozen stage.
-func crashShowsError(t *testing.T, ctx context.Context) {
+// crashShowsError serves the site with another wasm (garbage, or a program
+// that panics): the page must show the error box with a message matching
+// want and a Reload button, not a blank or frozen stage.
+func crashShowsError(t *testing.T, ctx context.Context, wasm []byte, want string) {
 	files, err := loadSite(web.FS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	files[wasmName] = &asset{name: wasmName, ctype: "application/wasm", data: []byte("this is not wasm"), etag: `"broken"`}
+	files[wasmName] = &asset{name: wasmName, ctype: "application/wasm", data: wasm, etag: etagOf(wasm, "")}
 	srv := httptest.NewServer(newHandler(files))
 	defer srv.Close()
 	tab := newTab(t, ctx)
 	within(t, tab, 60*time.Second, "opening the broken site", chromedp.Navigate(srv.URL+"/"))
 	msg := pollJS[string](t, tab, 30*time.Second, "the crash box",
 		`!document.getElementById("crash").hidden && document.getElementById("crash-text").textContent`)
-	if !regexp.MustCompile(`(?i)wasm|webassembly|compile|magic`).MatchString(msg) {
+	if !regexp.MustCompile(want).MatchString(msg) {
 		t.Errorf("crash message %q does not say what failed", msg)
 	}
 	if a := readPage(t, tab).Active; a != "button#crash-reload" {
