@@ -50,6 +50,7 @@ func guard(g *game, name string, broken any, fn func(args []js.Value) any) js.Fu
 		if g.isCrashed() {
 			return broken
 		}
+		maybePanic("bridge")
 		return fn(args)
 	})
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hajimehoshi/ebiten/v2"
 
@@ -27,6 +28,21 @@ type game struct {
 	dirty   bool // the screen must be drawn again
 	crashed bool
 	sent    render.PlayerState // what onState said last
+}
+
+// Hooks of the debug build (debug.go); nil and empty in a release build.
+var (
+	debugDrawn   func(d time.Duration) // told how long each Draw took
+	debugUpdated func(g *game)         // called at every Update
+	debugPanic   string                // "update", "draw" or "bridge": panic there once
+)
+
+// maybePanic panics once where the debug build asked for it.
+func maybePanic(where string) {
+	if debugPanic == where {
+		debugPanic = ""
+		panic("mmuvizDebug.panic(\"" + where + "\") asked for it")
+	}
 }
 
 func newGame() (*game, error) {
@@ -65,9 +81,13 @@ func (g *game) Update() (err error) {
 	}()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if debugUpdated != nil {
+		debugUpdated(g)
+	}
 	if g.crashed || g.stage == nil {
 		return nil
 	}
+	maybePanic("update")
 	if g.outside != g.stage.Size() && g.outside.W > 0 {
 		g.stage.Resize(g.outside)
 		g.dirty = true
@@ -94,8 +114,13 @@ func (g *game) Draw(screen *ebiten.Image) {
 	if g.crashed || g.stage == nil || !g.dirty || g.outside.W <= 0 {
 		return
 	}
+	maybePanic("draw")
 	k := float64(screen.Bounds().Dx()) / g.outside.W
+	start := time.Now()
 	g.rend.Draw(screen, g.stage.Frame(), k)
+	if debugDrawn != nil {
+		debugDrawn(time.Since(start))
+	}
 	g.dirty = g.stage.Player.Moving()
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/hajimehoshi/ebiten/v2"
 	"github.com/hajimehoshi/ebiten/v2/text/v2"
-	"github.com/hajimehoshi/ebiten/v2/vector"
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/gomono"
 	"golang.org/x/image/font/gofont/gomonobold"
@@ -27,7 +26,7 @@ const cornerRadius = 6.0
 // Renderer draws scenes. It holds the font sources and a reusable path.
 type Renderer struct {
 	src  [4]*text.GoTextFaceSource
-	path vector.Path
+	tris *tris
 	// faces caches a face per font and device size: text/v2 keys its glyph
 	// cache by face, so reusing them keeps glyphs cached across frames.
 	faces map[faceKey]*text.GoTextFace
@@ -40,7 +39,7 @@ type faceKey struct {
 
 // New loads the fonts.
 func New() (*Renderer, error) {
-	r := &Renderer{faces: map[faceKey]*text.GoTextFace{}}
+	r := &Renderer{faces: map[faceKey]*text.GoTextFace{}, tris: newTris()}
 	for i, ttf := range [][]byte{gomono.TTF, gomonobold.TTF, goregular.TTF, gobold.TTF} {
 		s, err := text.NewGoTextFaceSource(bytes.NewReader(ttf))
 		if err != nil {
@@ -78,24 +77,36 @@ func rgba(c render.Color, alpha float64) color.RGBA {
 	return color.RGBA{uint8(float64(c.R)*a + 0.5), uint8(float64(c.G)*a + 0.5), uint8(float64(c.B)*a + 0.5), uint8(255*a + 0.5)}
 }
 
-// Draw paints sc on dst at k device pixels per CSS pixel.
+// Draw paints sc on dst at k device pixels per CSS pixel: every shape in
+// one batch of triangles, in painter's order, then every text.
 func (r *Renderer) Draw(dst *ebiten.Image, sc *render.Scene, k float64) {
 	dst.Fill(rgba(sc.Background, 1))
-	for _, b := range sc.Boxes() {
-		r.boxBody(dst, b, k)
+	t := r.tris
+	t.reset()
+	boxes := sc.Boxes()
+	for _, b := range boxes {
+		r.boxBody(b, k)
 	}
 	if h := sc.Highlight; h.Valid {
-		// Flat and opaque, no anti-aliasing: the pixel probe() names must
-		// be exactly this colour.
-		vector.FillRect(dst, float32(h.Rect.X*k), float32(h.Rect.Y*k), float32(h.Rect.W*k), float32(h.Rect.H*k),
-			rgba(h.Color, 1), false)
+		// Flat and opaque: the pixel probe() names must be exactly this
+		// colour (the feathering touches only the outermost pixel).
+		t.fillRound(h.Rect.X*k, h.Rect.Y*k, h.Rect.W*k, h.Rect.H*k, 0, 0, h.Color, 1)
 	}
-	for _, b := range sc.Boxes() {
+	for _, b := range boxes {
+		r.boxBorder(b, k)
+	}
+	edges := sc.Edges()
+	for _, e := range edges {
+		r.edge(e, k)
+	}
+	t.flush(dst)
+	for _, b := range boxes {
 		r.boxText(dst, b, k)
-		r.boxBorder(dst, b, k)
 	}
-	for _, e := range sc.Edges() {
-		r.edge(dst, e, k)
+	for _, e := range edges {
+		if e.Label != nil {
+			r.Text(dst, *e.Label, 0, 0, k, e.Alpha)
+		}
 	}
 	for _, p := range sc.Panels {
 		for _, t := range p.Texts {
@@ -121,35 +132,34 @@ func (r *Renderer) Text(dst *ebiten.Image, t render.Text, ox, oy, k, alpha float
 	text.Draw(dst, t.S, r.Face(t.Font, t.Size*k), op)
 }
 
-// boxBody draws the shadow, the fills and the title band of a box.
-func (r *Renderer) boxBody(dst *ebiten.Image, b *render.Box, k float64) {
+// boxBody adds the shadow, the fills and the title band of a box.
+func (r *Renderer) boxBody(b *render.Box, k float64) {
 	if b.Alpha <= 0 {
 		return
 	}
+	t := r.tris
 	x, y, w, h := b.Rect.X*k, b.Rect.Y*k, b.Rect.W*k, b.Rect.H*k
 	rad := cornerRadius * k * min(1, b.Rect.H/20)
 	if b.Kind != render.BoxField {
-		r.fillRound(dst, x+1.5*k, y+2.5*k, w, h, rad, rad, render.Color{A: 0x30}, b.Alpha)
+		t.fillRound(x+1.5*k, y+2.5*k, w, h, rad, rad, render.Color{A: 0x30}, b.Alpha)
 	}
-	r.fillRound(dst, x, y, w, h, rad, rad, b.Fill, b.Alpha)
+	t.fillRound(x, y, w, h, rad, rad, b.Fill, b.Alpha)
 	th := b.TitleH * k
 	if b.TitleBG.A != 0 && th > 0 {
-		r.fillRound(dst, x, y, w, th, rad, 0, b.TitleBG, b.Alpha)
+		t.fillRound(x, y, w, th, rad, 0, b.TitleBG, b.Alpha)
 		if b.Kind == render.BoxTable || b.Kind == render.BoxResult || (b.Kind == render.BoxRegisters && b.Level > 0) {
 			strip := render.LevelInk(b.Level)
 			if b.Kind == render.BoxResult {
 				strip = render.ResultInk
 			}
-			r.fillRound(dst, x, y, 5*k, th, rad, 0, strip, b.Alpha)
+			t.fillRound(x, y, 5*k, th, min(rad, 2.5*k), 0, strip, b.Alpha)
 		}
 	}
 	for _, row := range b.Rows {
-		if row.Fill.A == 0 {
-			continue
+		if row.Fill.A != 0 {
+			rr := row.Rect
+			t.fillRound(x+rr.X*k, y+rr.Y*k, rr.W*k, rr.H*k, 0, 0, row.Fill, b.Alpha)
 		}
-		rr := row.Rect
-		vector.FillRect(dst, float32(x+rr.X*k), float32(y+rr.Y*k), float32(rr.W*k), float32(rr.H*k),
-			rgba(row.Fill, b.Alpha), false)
 	}
 }
 
@@ -165,50 +175,18 @@ func (r *Renderer) boxText(dst *ebiten.Image, b *render.Box, k float64) {
 	}
 }
 
-// boxBorder outlines a box, dashed for registers.
-func (r *Renderer) boxBorder(dst *ebiten.Image, b *render.Box, k float64) {
+// boxBorder outlines a box, dashed for registers (they are not memory).
+func (r *Renderer) boxBorder(b *render.Box, k float64) {
 	if b.Alpha <= 0 || b.BorderW <= 0 {
 		return
 	}
 	x, y, w, h := b.Rect.X*k, b.Rect.Y*k, b.Rect.W*k, b.Rect.H*k
-	rad := cornerRadius * k * min(1, b.Rect.H/20)
 	bw := b.BorderW * k
 	if b.Dashed {
-		r.dashedRect(dst, x, y, w, h, bw, b.Border, b.Alpha, k)
+		pts := []render.Point{{X: x, Y: y}, {X: x + w, Y: y}, {X: x + w, Y: y + h}, {X: x, Y: y + h}, {X: x, Y: y}}
+		r.dashed(pts, bw, b.Border, b.Alpha, k)
 		return
 	}
-	r.path.Reset()
-	roundRect(&r.path, float32(x), float32(y), float32(w), float32(h), float32(rad), float32(rad))
-	op := &vector.DrawPathOptions{AntiAlias: true}
-	op.ColorScale.ScaleWithColor(rgba(b.Border, b.Alpha))
-	vector.StrokePath(dst, &r.path, &vector.StrokeOptions{Width: float32(bw), LineJoin: vector.LineJoinRound}, op)
-}
-
-// fillRound fills a rectangle whose top corners have radius top and bottom
-// corners radius bottom.
-func (r *Renderer) fillRound(dst *ebiten.Image, x, y, w, h, top, bottom float64, c render.Color, alpha float64) {
-	if c.A == 0 || alpha <= 0 || w <= 0 || h <= 0 {
-		return
-	}
-	r.path.Reset()
-	roundRect(&r.path, float32(x), float32(y), float32(w), float32(h), float32(top), float32(bottom))
-	op := &vector.DrawPathOptions{AntiAlias: true}
-	op.ColorScale.ScaleWithColor(rgba(c, alpha))
-	vector.FillPath(dst, &r.path, nil, op)
-}
-
-// roundRect appends a closed rounded rectangle to p.
-func roundRect(p *vector.Path, x, y, w, h, top, bottom float32) {
-	top = min(top, w/2, h/2)
-	bottom = min(bottom, w/2, h/2)
-	p.MoveTo(x+top, y)
-	p.LineTo(x+w-top, y)
-	p.ArcTo(x+w, y, x+w, y+top, top)
-	p.LineTo(x+w, y+h-bottom)
-	p.ArcTo(x+w, y+h, x+w-bottom, y+h, bottom)
-	p.LineTo(x+bottom, y+h)
-	p.ArcTo(x, y+h, x, y+h-bottom, bottom)
-	p.LineTo(x, y+top)
-	p.ArcTo(x, y, x+top, y, top)
-	p.Close()
+	rad := cornerRadius * k * min(1, b.Rect.H/20)
+	r.tris.strokeRound(x, y, w, h, rad, bw, b.Border, b.Alpha)
 }

@@ -1,0 +1,50 @@
+package draw
+
+import (
+	"image/color"
+	"testing"
+
+	"github.com/hajimehoshi/ebiten/v2"
+
+	"mmuviz/mmu"
+	"mmuviz/render"
+	"mmuviz/scenarios"
+)
+
+func timeline(tb testing.TB, name string) *mmu.Timeline {
+	tb.Helper()
+	s, err := scenarios.LoadBuiltin(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s.Timeline()
+}
+
+// TestHighlightPixel draws every step of a scenario at device scale 1 and
+// 2 and reads the pixel at the centre of the probe rectangle: it must be
+// exactly the highlight colour, as the browser test expects of probe().
+func TestHighlightPixel(t *testing.T) {
+	needGame(t)
+	r, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"native-4level", "native-pae"} {
+		st := render.NewStage(timeline(t, name))
+		st.Resize(render.Size{W: 870, H: 800})
+		for _, k := range []float64{1, 2} {
+			dst := ebiten.NewImage(int(870*k), int(800*k))
+			for step := 0; step < st.TL.Len(); step += 3 {
+				st.Player.Seek(step)
+				sc := st.Current()
+				r.Draw(dst, sc, k)
+				c := sc.Highlight.Probe.Center()
+				got := dst.At(int(c.X*k), int(c.Y*k)).(color.RGBA)
+				want := sc.Highlight.Color
+				if got.R != want.R || got.G != want.G || got.B != want.B {
+					t.Errorf("%s step %d at k=%v: pixel %v, highlight %s", name, step, k, got, want.Hex())
+				}
+			}
+		}
+	}
+}
