@@ -1,6 +1,10 @@
 package render
 
-import "mmuviz/mmu"
+import (
+	"fmt"
+
+	"mmuviz/mmu"
+)
 
 // targetKind says what the current step points at.
 type targetKind int
@@ -71,9 +75,9 @@ func actionGVA(a mmu.Action) (gva mmu.GVA, vcpu int, access string, ok bool) {
 		}
 		return a.GVA, a.VCPU, kind + " as " + who, true
 	case *mmu.WriteEntry:
-		return a.GVA, a.VCPU, "", true
+		return a.GVA, a.VCPU, fmt.Sprintf("the guest rewrites its %s", mmu.EntryName(mmu.Paging4, a.Level)), true
 	case *mmu.PrintEntry:
-		return a.GVA, a.VCPU, "", true
+		return a.GVA, a.VCPU, fmt.Sprintf("print of its %s", mmu.EntryName(mmu.Paging4, a.Level)), true
 	}
 	return 0, 0, "", false
 }

@@ -127,8 +127,8 @@ func fieldBox(f *focus, g gvaField, lit bool) Box {
 	case -1:
 		bitsS = "all " + bitsS[:1] + "s"
 		val = "canonical"
-		if v != 0 && v != 1<<uint(g.hi-g.lo+1)-1 {
-			val = "not canonical"
+		if !canonical(f.gva, g.lo) {
+			bitsS, val = fmt.Sprintf("%#x", v), "not canonical"
 		}
 	}
 	w := max(TextWidth(title, Mono, fieldTitleFont), TextWidth(bitsS, Mono, rowFont),
@@ -139,6 +139,10 @@ func fieldBox(f *focus, g gvaField, lit bool) Box {
 		Rect: Rect{0, 0, w, fieldTitleH + 2*fieldRowH + 4}}
 	if lit {
 		b.BorderW, b.Fill = 3, BoxFill
+	}
+	if g.level == -1 && !canonical(f.gva, g.lo) {
+		ink = FaultInk
+		b.Border, b.BorderW, b.Fill = FaultInk, 3, FaultPaper
 	}
 	center := w / 2
 	b.Title = []Text{{S: title, X: center, Y: (fieldTitleH - LineHeight(fieldTitleFont)) / 2, Size: fieldTitleFont,
@@ -154,6 +158,13 @@ func fieldBox(f *focus, g gvaField, lit bool) Box {
 				Color: Ink, Align: AlignCenter}}})
 	}
 	return b
+}
+
+// canonical reports whether the bits of gva from lo-1 (the top bit the
+// walk uses) up to 63 are all equal, as long mode requires.
+func canonical(gva mmu.GVA, lo int) bool {
+	top := uint64(gva) >> uint(lo-1)
+	return top == 0 || top == ^uint64(0)>>uint(lo-1)
 }
 
 // captionBox is the narration of the step with its kernel function, as
@@ -172,8 +183,11 @@ func captionBox(f *focus, width float64) Box {
 	b.Title = []Text{
 		{S: label, X: width - padX, Y: (titleH - LineHeight(13)) / 2, Size: 13, Font: Prose, Color: MutedInk, Align: AlignRight},
 	}
+	if fn != "" && !strings.Contains(fn, " ") {
+		fn += "()" // a kernel function; "guest store" is not one
+	}
 	if fn != "" {
-		b.Title = append(b.Title, Text{S: fn + "()", X: padX, Y: (titleH - LineHeight(13)) / 2, Size: 13,
+		b.Title = append(b.Title, Text{S: fn, X: padX, Y: (titleH - LineHeight(13)) / 2, Size: 13,
 			Font: MonoBold, Color: Ink})
 	}
 	wrapped := Wrap(text, Prose, size, width-2*padX)

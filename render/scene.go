@@ -59,12 +59,12 @@ func (c Color) Hex() string { return fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B)
 // ("prose") for narration.
 type Font uint8
 
-// The faces a Scene uses (Go Mono and Go Regular, plain and bold).
+// The faces a Scene uses: Go Mono, Go Mono Bold and Go Regular. (Every
+// face costs the wasm its TrueType file, so there is no bold prose.)
 const (
 	Mono Font = iota
 	MonoBold
 	Prose
-	ProseBold
 )
 
 // Align says where a Text's X is: its left edge, centre or right edge.

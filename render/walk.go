@@ -303,7 +303,11 @@ func resultSpec(f *focus) *boxSpec {
 // faultSpec is the fault the walk ends in, its error code spelled out.
 func faultSpec(f *focus, ft *mmu.Fault) *boxSpec {
 	title := "× Page fault (#PF)"
-	if ft.Vector != "#PF" {
+	switch ft.Vector {
+	case "#PF":
+	case "#GP":
+		title = "× General protection fault (#GP)"
+	default:
 		title = "× " + ft.Vector
 	}
 	s := &boxSpec{id: "fault", kind: BoxFault, title: title, titleInk: PaperInk, titleBG: FaultInk,

@@ -285,8 +285,15 @@ func (g *game) probe(w, h float64) probeJSON {
 	if g.stage == nil {
 		return probeJSON{Error: "nothing is open"}
 	}
-	if g.stage.Size().W <= 0 {
-		g.stage.Resize(render.Size{W: w, H: h})
+	// The answer must match what is on screen: the size Ebiten last gave
+	// LayoutF, or, before the first frame, the window's.
+	size := g.outside
+	if size.W <= 0 {
+		size = render.Size{W: w, H: h}
+	}
+	if size != g.stage.Size() {
+		g.stage.Resize(size)
+		g.dirty = true
 	}
 	sc := g.stage.Current()
 	hl := sc.Highlight

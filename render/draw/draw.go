@@ -12,7 +12,6 @@ import (
 
 	"github.com/hajimehoshi/ebiten/v2"
 	"github.com/hajimehoshi/ebiten/v2/text/v2"
-	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/gomono"
 	"golang.org/x/image/font/gofont/gomonobold"
 	"golang.org/x/image/font/gofont/goregular"
@@ -25,7 +24,7 @@ const cornerRadius = 6.0
 
 // Renderer draws scenes. It holds the font sources and a reusable path.
 type Renderer struct {
-	src  [4]*text.GoTextFaceSource
+	src  [3]*text.GoTextFaceSource
 	tris *tris
 	// faces caches a face per font and device size: text/v2 keys its glyph
 	// cache by face, so reusing them keeps glyphs cached across frames.
@@ -40,7 +39,7 @@ type faceKey struct {
 // New loads the fonts.
 func New() (*Renderer, error) {
 	r := &Renderer{faces: map[faceKey]*text.GoTextFace{}, tris: newTris()}
-	for i, ttf := range [][]byte{gomono.TTF, gomonobold.TTF, goregular.TTF, gobold.TTF} {
+	for i, ttf := range [][]byte{gomono.TTF, gomonobold.TTF, goregular.TTF} {
 		s, err := text.NewGoTextFaceSource(bytes.NewReader(ttf))
 		if err != nil {
 			return nil, fmt.Errorf("loading font %d: %v", i, err)

@@ -22,7 +22,7 @@ func TestMetricsAgree(t *testing.T) {
 		"GVA bits 47:39 = 0 index the PML4 at GPA 0x100000; the next table is at … Δ × → ▲",
 		"The initial state, before the first step. Press → or Space to step.",
 	}
-	for f := render.Mono; f <= render.ProseBold; f++ {
+	for f := render.Mono; f <= render.Prose; f++ {
 		for _, s := range samples {
 			for _, size := range []float64{11, 12.36, 13, 14.7, 26} {
 				// Text is drawn at whole pixel sizes, never wider than
