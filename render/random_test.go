@@ -1,0 +1,114 @@
+package render_test
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"mmuviz/mmu"
+	"mmuviz/render"
+)
+
+// randomMachine builds a guest of mode with a few pages mapped.
+func randomMachine(t *testing.T, mode mmu.PagingMode, r *rand.Rand) (*mmu.Machine, []mmu.GVA) {
+	t.Helper()
+	m, err := mmu.NewMachine(mmu.DefaultConfig(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AddMemslot(mmu.Memslot{ID: 0, NPages: 64 << 20 >> mmu.PageShift, BasePFN: 0x10000}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := mmu.NewGuestTables(m, mode, 0x100000, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gvas []mmu.GVA
+	for i := 0; i < 6; i++ {
+		gva := mmu.GVA(r.Uint64N(1<<20)) << mmu.PageShift & 0x3ffff000
+		if _, err := g.Map(gva, mmu.GPA(r.Uint64N(1<<13))<<mmu.PageShift, mmu.PageSize,
+			mmu.PTE(r.Uint64N(8))&(mmu.PTWritable|mmu.PTUser)); err == nil {
+			gvas = append(gvas, gva)
+		}
+	}
+	regs := mmu.Regs{CR0: mmu.CR0PE | mmu.CR0PG | mmu.CR0WP, CR3: g.CR3()}
+	switch mode {
+	case mmu.Paging32:
+		regs.CR4 = mmu.CR4PSE
+	case mmu.PagingPAE:
+		regs.CR4, regs.EFER = mmu.CR4PAE|mmu.CR4PSE, mmu.EFERNX
+	case mmu.Paging4, mmu.Paging5:
+		regs.CR4, regs.EFER = mmu.CR4PAE|mmu.CR4SMEP, mmu.EFERLME|mmu.EFERLMA|mmu.EFERNX
+		if mode == mmu.Paging5 {
+			regs.CR4 |= mmu.CR4LA57
+		}
+	}
+	for v := 0; v < 2; v++ {
+		if err := m.SetupRegs(v, regs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m, gvas
+}
+
+// randomScript mixes walks of mapped and unmapped addresses with edits of
+// the guest's own entries (garbage included) and register changes.
+func randomScript(r *rand.Rand, mode mmu.PagingMode, gvas []mmu.GVA, n int) []mmu.Action {
+	var out []mmu.Action
+	pick := func() mmu.GVA {
+		if len(gvas) > 0 && r.IntN(4) > 0 {
+			return gvas[r.IntN(len(gvas))] + mmu.GVA(r.Uint64N(mmu.PageSize))
+		}
+		return mmu.GVA(r.Uint64N(1 << 32))
+	}
+	for i := 0; i < n; i++ {
+		vcpu := r.IntN(2)
+		switch r.IntN(6) {
+		case 0, 1, 2:
+			out = append(out, &mmu.Access{VCPU: vcpu, GVA: pick(), Kind: mmu.AccessKind(r.IntN(3)), User: r.IntN(2) == 0})
+		case 3:
+			v := r.Uint64() & (0x3ffffff | mmu.PTNX | 1<<50)
+			if mode == mmu.Paging32 {
+				v &= 0xffffffff
+			}
+			out = append(out, &mmu.WriteEntry{VCPU: vcpu, GVA: pick(), Level: 1 + r.IntN(2), Value: v})
+		case 4:
+			out = append(out, &mmu.GuestWrite{VCPU: vcpu, GPA: 0x100000 + mmu.GPA(r.Uint64N(1<<14))&^7, Size: 8,
+				Value: r.Uint64() & 0xfffffff})
+		case 5:
+			out = append(out, &mmu.SetReg{VCPU: vcpu, Reg: mmu.RegCR0, Op: mmu.RegOp(1 + r.IntN(2)), Value: mmu.CR0WP})
+		}
+	}
+	return out
+}
+
+// TestLayoutRandom lays out random timelines of every mode: no panic, and
+// the same promises as the built-ins.
+func TestLayoutRandom(t *testing.T) {
+	for _, mode := range []mmu.PagingMode{mmu.Paging32, mmu.PagingPAE, mmu.Paging4, mmu.Paging5} {
+		for seed := uint64(1); seed <= 8; seed++ {
+			r := rand.New(rand.NewPCG(seed, uint64(mode)))
+			m, gvas := randomMachine(t, mode, r)
+			script := randomScript(r, mode, gvas, 25)
+			// Drop actions the engine refuses, so the timeline runs to the end.
+			var ok []mmu.Action
+			probe := m.Clone()
+			for _, a := range script {
+				if _, err := probe.Do(a); err == nil {
+					ok = append(ok, a)
+				}
+			}
+			tl := mmu.NewTimeline(m, ok)
+			for step := 0; step < tl.Len(); step++ {
+				v, err := tl.Seek(step)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sc := render.Layout(v, tl, render.Size{W: 870, H: 800})
+				for _, p := range checkScene(sc, v) {
+					t.Errorf("%s seed %d step %d: %s\n%s", mode, seed, step, p, dump(sc))
+					return
+				}
+			}
+		}
+	}
+}
