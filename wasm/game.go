@@ -23,9 +23,10 @@ type game struct {
 	rend    *draw.Renderer
 	cur     *opened
 	stage   *render.Stage
-	speed   float64 // kept across open() so the lecturer's choice stays
-	outside render.Size
-	dirty   bool // the screen must be drawn again
+	speed   float64     // kept across open() so the lecturer's choice stays
+	outside render.Size // CSS px, from LayoutF
+	dsf     float64     // device pixels per CSS pixel, from LayoutF
+	dirty   bool        // the screen must be drawn again
 	crashed bool
 	sent    render.PlayerState // what onState said last
 }
@@ -139,8 +140,9 @@ func (g *game) LayoutF(w, h float64) (float64, float64) {
 		dsf = 1
 	}
 	g.mu.Lock()
-	if g.outside != (render.Size{W: w, H: h}) {
-		g.outside, g.dirty = render.Size{W: w, H: h}, true
+	// A new size (or pixel ratio) gives a new, empty screen: draw again.
+	if g.outside != (render.Size{W: w, H: h}) || g.dsf != dsf {
+		g.outside, g.dsf, g.dirty = render.Size{W: w, H: h}, dsf, true
 	}
 	g.mu.Unlock()
 	return w * dsf, h * dsf
