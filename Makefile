@@ -18,6 +18,10 @@ BROTLI    := $(shell command -v brotli 2>/dev/null)
 # default keeps rebuilds cheap, `make BROTLI_Q=11 server` gives the smallest.
 BROTLI_Q  ?= 9
 
+# Ebiten's pixel tests (render/draw) need a display: give them a virtual one
+# when there is none and xvfb-run (and xauth) are installed; else they skip.
+XVFB_RUN  := $(if $(DISPLAY),,$(if $(shell command -v xvfb-run 2>/dev/null),$(if $(shell command -v xauth 2>/dev/null),xvfb-run -a)))
+
 # The packages the js/wasm build and vet cover, if they exist yet.
 JS_DIRS   := wasm render lessons scenarios mmu
 JS_PKGS   := $(foreach d,$(JS_DIRS),$(if $(wildcard $(d)/*.go),./$(d)/...))
@@ -88,10 +92,10 @@ vet-js:
 
 # The wasm is built first so the embedded site (and the browser test) is real.
 test: fmt-check vet wasm
-	$(GO) test ./...
+	$(XVFB_RUN) $(GO) test ./...
 
 bench: wasm
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(XVFB_RUN) $(GO) test -run='^$$' -bench=. -benchmem ./...
 	@echo "wasm size: raw $$(wc -c < $(WASM)) bytes, gzip -9 $$(gzip -9 -c $(WASM) | wc -c) bytes, brotli (-q $(BROTLI_Q) when built) $(if $(BROTLI),$$(wc -c < $(WASM_BR)) bytes,n/a (no brotli command))"
 
 clean:
