@@ -100,7 +100,7 @@
   // parseHash reads #lesson=NAME&step=K / #scenario=NAME&step=K. It never
   // throws; whatever it could not use is listed in problems.
   function parseHash(hash) {
-    const want = { kind: "", name: "", step: 0, problems: [] };
+    const want = { kind: "", name: "", step: 0, sameThing: false, problems: [] };
     const raw = hash.replace(/^#/, "");
     if (raw === "") {
       return want;
@@ -125,6 +125,8 @@
     } else if (scenario !== null) {
       want.kind = "scenario";
       want.name = scenario;
+    } else if (params.get("step") !== null && want.problems.length === 0) {
+      want.sameThing = true; // "#step=N": a jump link within what is open
     } else if (want.problems.length === 0) {
       want.problems.push("The address names no lesson or scenario.");
     }
@@ -154,6 +156,10 @@
   function openFromHash() {
     const want = parseHash(location.hash);
     const problems = want.problems;
+    if (want.sameThing && view.kind) {
+      want.kind = view.kind;
+      want.name = view.name;
+    }
     let opened = null;
     if (want.kind && !known(want.kind, want.name)) {
       problems.push("There is no " + want.kind + " “" + clip(want.name) + "”.");
@@ -161,7 +167,9 @@
       opened = openThing(want.kind, want.name, problems);
     }
     if (!opened) {
-      want.step = 0;
+      if (!want.sameThing) {
+        want.step = 0; // the step belonged to something else
+      }
       opened = openThing("lesson", String(call("defaultLesson") || ""), problems);
       if (!opened) {
         showCrash("The default lesson could not be opened. " + problems.join(" "));
@@ -219,8 +227,8 @@
       return;
     }
     const want = parseHash(location.hash);
-    if (want.problems.length === 0 && want.kind === view.kind && want.name === view.name &&
-        want.step < view.total) {
+    const same = want.sameThing || (want.kind === view.kind && want.name === view.name);
+    if (want.problems.length === 0 && same && want.step < view.total) {
       seek(want.step);
       hideNotice();
       return;
@@ -284,7 +292,44 @@
     });
     view.sections = nodes;
     el.sections.replaceChildren(...nodes);
+    // Links out of the lesson open beside it, so the lesson keeps its place.
+    for (const a of el.sections.querySelectorAll('a[href^="http:"], a[href^="https:"]')) {
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+    }
   }
+
+  // Links inside the lesson that point into the page: jump links
+  // (#step=N, data-step) seek; other fragments (footnotes) scroll the panel.
+  // Neither may change the hash, which holds the permalink.
+  el.sections.addEventListener("click", (e) => {
+    const a = e.target instanceof Element ? e.target.closest("a[href]") : null;
+    if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) {
+      return;
+    }
+    const href = a.getAttribute("href") || "";
+    if (!href.startsWith("#")) {
+      return;
+    }
+    e.preventDefault();
+    const m = /^#step=(\d{1,9})$/.exec(href);
+    const step = a.dataset.step !== undefined ? Number(a.dataset.step) : m ? Number(m[1]) : NaN;
+    if (Number.isInteger(step) && step >= 0) {
+      seek(Math.min(step, view.total - 1));
+      giveKeysBack(e);
+      return;
+    }
+    let id = href.slice(1);
+    try {
+      id = decodeURIComponent(id);
+    } catch (err) {
+      return;
+    }
+    const target = document.getElementById(id);
+    if (target && el.sections.contains(target)) {
+      target.scrollIntoView({ block: "nearest" });
+    }
+  });
 
   function highlightSection(step) {
     const idx = view.sections.findIndex((n) =>

@@ -53,6 +53,7 @@ func TestBrowser(t *testing.T) {
 	buttonsAndClicker(t, ctx, lesson, total)
 	autoplay(t, ctx)
 	badHashes(t, ctx, base, lesson, total)
+	lessonLinks(t, ctx, lesson, total)
 	openScenario(t, ctx)
 	console.check(t)
 
@@ -226,6 +227,27 @@ func badHashes(t *testing.T, ctx context.Context, base, lesson string, total int
 		}
 		pollJS[bool](t, ctx, 5*time.Second, "the notice to go", `document.getElementById("notice").hidden`)
 	}
+}
+
+// lessonLinks checks links inside the lesson text: a jump link (#step=N)
+// seeks within the lesson, "#step=N" typed into the address does the same,
+// and a footnote link scrolls without touching the permalink.
+func lessonLinks(t *testing.T, ctx context.Context, lesson string, total int) {
+	eval[bool](t, ctx, `(() => {
+	  const sec = document.querySelector("#sections .step") || document.getElementById("sections");
+	  sec.insertAdjacentHTML("beforeend",
+	    '<p id="test-links"><a id="test-jump" href="#step=4" data-step="4">jump</a> <a id="test-fn" href="#fn:nowhere">fn</a></p>');
+	  return true;
+	})()`)
+	within(t, ctx, 10*time.Second, "clicking a jump link", chromedp.Click(chromedp.ID("test-jump")))
+	wantStep(t, ctx, "lesson", lesson, 4, total)
+	within(t, ctx, 10*time.Second, "clicking a footnote link", chromedp.Click(chromedp.ID("test-fn")))
+	if p := readPage(t, ctx); p.Notice != "" || p.Hash != fmt.Sprintf("#lesson=%s&step=4", lesson) {
+		t.Errorf("after a footnote link: hash %q, notice %q", p.Hash, p.Notice)
+	}
+	eval[bool](t, ctx, `(location.hash = "#step=3", true)`)
+	wantStep(t, ctx, "lesson", lesson, 3, total)
+	eval[bool](t, ctx, `(document.getElementById("test-links").remove(), true)`)
 }
 
 // openScenario switches the hash to a bare scenario: the panel then follows
