@@ -13,6 +13,10 @@ const (
 	EvResult EventKind = "result" // the action's outcome
 	EvSet    EventKind = "set"    // a register or piece of MMU state changed
 	EvRole   EventKind = "role"   // a role was computed
+	EvExit   EventKind = "exit"   // the vCPU left the guest (VM exit) to KVM
+	EvAlloc  EventKind = "alloc"  // a page of KVM's tables was allocated
+	EvFree   EventKind = "free"   // a page of KVM's tables was freed
+	EvZap    EventKind = "zap"    // KVM's mappings were removed
 )
 
 // Space names the address space an event's address belongs to.
@@ -51,6 +55,16 @@ type Event struct {
 	Reg      Reg    // register of a SpaceReg event
 	GVA      GVA    // the address being translated, for walk events
 	HasEntry bool   // Level and Index are meaningful
+
+	// Position in a two-dimensional walk, when TwoD is set: the guest level
+	// whose table is being reached (1..5, 0 for the final GPA), the host
+	// (EPT/NPT) level of the entry read (1..5, 0 for the read of the guest
+	// entry itself), and the memory reference's number in walk order
+	// (1-based). The browser draws the 2D grid from these.
+	TwoD       bool
+	GuestLevel int
+	HostLevel  int
+	Ref        int
 }
 
 // emit appends e to the current action's trace and lets an observer (the
