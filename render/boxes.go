@@ -103,7 +103,7 @@ func (s *boxSpec) build() Box {
 	}
 	b := Box{ID: s.id, Kind: s.kind, Level: s.level, Rect: Rect{0, 0, w, h}, Fill: s.fill,
 		Border: s.border, BorderW: s.borderW, Dashed: s.dashed, Lit: s.lit, TitleH: titleH,
-		TitleBG: s.titleBG, Alpha: 1}
+		TitleBG: s.titleBG, Strip: s.strip, Alpha: 1}
 	tx := padX
 	if s.strip.A != 0 {
 		tx += stripW

@@ -18,6 +18,7 @@ const (
 	tgtMemory              // memory that is no shown table (the memory box)
 	tgtResult              // the result of a walk
 	tgtFault               // a fault without an entry (the fault box)
+	tgtHost                // a host (EPT/NPT) entry or table, or a violation: tdpFocus.cur says which
 )
 
 // target is the thing the current step is about and how it was touched.
@@ -58,6 +59,7 @@ type focus struct {
 	event       *mmu.Event
 	leafLevel   int // level of the leaf reached, 0 when none
 	machine     *mmu.Machine
+	tdp         *tdpFocus // the 2D view; nil for a guest without TDP
 }
 
 // actionGVA returns the GVA, vCPU and access description an action is
@@ -131,6 +133,7 @@ func focusAt(v *mmu.View, tl *mmu.Timeline) *focus {
 		}
 	}
 	f.scanAction(v)
+	f.tdp = tdpFocusAt(f, v, tl)
 	f.cur = f.targetOf(v.Event)
 	for _, l := range f.path.Levels[:f.reached] {
 		if l.Leaf {
@@ -142,17 +145,25 @@ func focusAt(v *mmu.View, tl *mmu.Timeline) *focus {
 
 // walkProgress decides how much of the path an access has revealed so
 // far: the levels it has read, and the result once it is there.
+//
+// In a 2D walk a guest table appears as soon as the host walk translating
+// its GPA starts, and a retry after an EPT violation starts over.
 func (f *focus) walkProgress(v *mmu.View, res mmu.Result) {
-	lowest := 0 // lowest level read so far; 0 when none
+	lowest := -1 // lowest level revealed so far; -1 when none
 	f.showResult = false
-	for i := range v.Events {
-		e := &v.Events[i]
+	events := v.Events[lastBegin(v.Events):]
+	for i := range events {
+		e := &events[i]
 		switch {
-		case e.Kind == mmu.EvRead && e.HasEntry:
-			if lowest == 0 || e.Level < lowest {
+		case isRef(e) && e.HostLevel > 0:
+			if lowest < 0 || e.GuestLevel < lowest {
+				lowest = e.GuestLevel
+			}
+		case e.Kind == mmu.EvRead && e.HasEntry && e.Space != mmu.SpaceHPA:
+			if lowest < 0 || e.Level < lowest {
 				lowest = e.Level
 			}
-		case e.Kind == mmu.EvFault:
+		case e.Kind == mmu.EvFault && !isHostFault(e):
 			f.fault = e
 		case e.Kind == mmu.EvResult:
 			f.showResult = true
@@ -162,10 +173,21 @@ func (f *focus) walkProgress(v *mmu.View, res mmu.Result) {
 	f.actionFault = res.Fault
 	f.reached = 0
 	for _, l := range f.path.Levels {
-		if lowest != 0 && l.Level >= lowest {
+		if lowest >= 0 && l.Level >= lowest {
 			f.reached++
 		}
 	}
+}
+
+// lastBegin is the index of the last begin event (an access starts, or
+// starts over after KVM fixed its tables), 0 when there is none.
+func lastBegin(events []mmu.Event) int {
+	for i := len(events) - 1; i >= 0; i-- {
+		if events[i].Kind == mmu.EvBegin {
+			return i
+		}
+	}
+	return 0
 }
 
 // scanAction notes what the action did before this step: entries written
@@ -186,6 +208,10 @@ func (f *focus) scanAction(v *mmu.View) {
 func (f *focus) targetOf(e *mmu.Event) target {
 	if e == nil {
 		return target{kind: tgtRegister, reg: mmu.RegCR3}
+	}
+	if f.tdp != nil && isHostEvent(e) {
+		c := f.tdp.cur
+		return target{kind: tgtHost, level: c.level, index: c.index, write: c.write, fault: c.fault}
 	}
 	switch {
 	case e.Kind == mmu.EvFault && e.HasEntry && f.mode == mmu.PagingPAE && e.Level == 3:

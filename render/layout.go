@@ -86,14 +86,20 @@ func natural(v *mmu.View, tl *mmu.Timeline) (*Scene, Rect) {
 	}
 	wext := layoutChain(&walk, chainFor(f), top)
 	extent = extent.Union(wext)
+	walk.Rect = wext
+	panels := []Panel{head, walk}
+	if f.tdp != nil {
+		host, grid := layoutTDP(f, extent)
+		extent = extent.Union(host.Rect).Union(grid.Rect)
+		panels = append(panels, grid, host)
+	}
 	width := max(extent.W, minWidth)
 	capBox := captionBox(f, width)
 	capBox.Rect = capBox.Rect.Offset(0, extent.Bottom()+blockGap)
 	extent = extent.Union(capBox.Rect)
-	walk.Rect = wext
-	head.Rect = Rect{0, 0, width, hh}
+	panels[0].Rect = Rect{0, 0, width, hh}
 	caption := Panel{ID: "caption", Rect: capBox.Rect, Boxes: []Box{capBox}}
-	sc.Panels = []Panel{head, walk, caption}
+	sc.Panels = append(panels, caption)
 	sc.Highlight = findHighlight(sc)
 	return sc, extent
 }

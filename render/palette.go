@@ -27,6 +27,14 @@ var (
 	ResultInk   = Color{0x1b, 0x6e, 0x2f, 0xff}
 	ResultPaper = Color{0xe6, 0xf4, 0xe7, 0xff}
 	WrittenTint = Color{0xd8, 0xf3, 0xdc, 0xff} // rows written earlier in the action
+
+	// HostInk and HostTint mark what belongs to the host: the EPT/NPT
+	// tables KVM builds and the host references of the 2D walk. They are
+	// neutral slate, so that the guest's level colours keep their meaning.
+	HostInk  = Color{0x45, 0x5a, 0x64, 0xff}
+	HostTint = Color{0xdf, 0xe6, 0xea, 0xff}
+	// GridEmpty is a cell of the 2D grid no reference has filled.
+	GridEmpty = Color{0xf1, 0xf0, 0xea, 0xff}
 )
 
 // levelInk and levelTint are the strong and the pale colour of each paging

@@ -25,6 +25,11 @@ type entryPick struct {
 // every run of entries left out becomes one folded line, so the lines
 // together account for every entry exactly once.
 func pickEntries(entries []uint64, must []int) []entryPick {
+	return pickEntriesN(entries, must, maxShownEntries)
+}
+
+// pickEntriesN is pickEntries with at most n entries besides those in must.
+func pickEntriesN(entries []uint64, must []int, n int) []entryPick {
 	keep := make([]bool, len(entries))
 	for _, i := range must {
 		if i >= 0 && i < len(entries) {
@@ -43,7 +48,7 @@ func pickEntries(entries []uint64, must []int) []entryPick {
 	}
 	sort.SliceStable(others, func(a, b int) bool { return absInt(others[a]-pivot) < absInt(others[b]-pivot) })
 	for i, idx := range others {
-		if i >= maxShownEntries {
+		if i >= n {
 			break
 		}
 		keep[idx] = true

@@ -132,6 +132,7 @@ const (
 	BoxMemory                   // a piece of memory that is no table
 	BoxField                    // a bit field of the address being translated
 	BoxCaption                  // the narration of the step
+	BoxGrid                     // the 2D walk grid: a cell per memory reference
 )
 
 // Box is a rectangle with an optional title band and rows. ID is stable
@@ -150,9 +151,13 @@ type Box struct {
 	Dashed  bool // registers are drawn dashed: they are not memory
 	TitleH  float64
 	TitleBG Color
-	Title   []Text // relative to the box
-	Rows    []Row
-	Alpha   float64 // 1 opaque; Tween fades boxes in and out with it
+	// Strip is the colour of the strip at the left of the title band; when
+	// its A is 0 the drawing picks it from Kind and Level (the guest's
+	// level colours).
+	Strip Color
+	Title []Text // relative to the box
+	Rows  []Row
+	Alpha float64 // 1 opaque; Tween fades boxes in and out with it
 }
 
 // Edge is an arrow, a polyline from a row (or box) to another box, drawn

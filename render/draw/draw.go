@@ -146,11 +146,7 @@ func (r *Renderer) boxBody(b *render.Box, k float64) {
 	th := b.TitleH * k
 	if b.TitleBG.A != 0 && th > 0 {
 		t.fillRound(x, y, w, th, rad, 0, b.TitleBG, b.Alpha)
-		if b.Kind == render.BoxTable || b.Kind == render.BoxResult || (b.Kind == render.BoxRegisters && b.Level > 0) {
-			strip := render.LevelInk(b.Level)
-			if b.Kind == render.BoxResult {
-				strip = render.ResultInk
-			}
+		if strip, ok := stripOf(b); ok {
 			t.fillRound(x, y, 5*k, th, min(rad, 2.5*k), 0, strip, b.Alpha)
 		}
 	}
@@ -160,6 +156,21 @@ func (r *Renderer) boxBody(b *render.Box, k float64) {
 			t.fillRound(x+rr.X*k, y+rr.Y*k, rr.W*k, rr.H*k, 0, 0, row.Fill, b.Alpha)
 		}
 	}
+}
+
+// stripOf is the colour of the strip at the left of a box's title band:
+// the box's own, else its level's for tables (and the PAE PDPTRs), green
+// for the result.
+func stripOf(b *render.Box) (render.Color, bool) {
+	switch {
+	case b.Strip.A != 0:
+		return b.Strip, true
+	case b.Kind == render.BoxResult:
+		return render.ResultInk, true
+	case b.Kind == render.BoxTable || (b.Kind == render.BoxRegisters && b.Level > 0):
+		return render.LevelInk(b.Level), true
+	}
+	return render.Color{}, false
 }
 
 // boxText draws the title and the rows' texts.
