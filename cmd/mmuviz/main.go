@@ -1,8 +1,11 @@
 // Command mmuviz runs the mmuviz engine on the command line: it builds a
-// scenario, runs its script and prints the trace as narrated text or JSON.
+// scenario, runs its script and prints the trace as narrated text or JSON;
+// prints a lesson as a text handout; and generates seeded exercises.
 //
 //	mmuviz run [--json] FILE|NAME
 //	mmuviz list
+//	mmuviz lesson FILE|NAME
+//	mmuviz quiz [-s SEED] [-n N] [-mode MODE] [-kind KIND] [-c] [--json] [-scenario]
 //
 // Exit status: 0 when the script ran (a fault the guest takes is a result,
 // not an error), 2 on bad input, with FILE:LINE:COL on stderr.
@@ -25,10 +28,26 @@ const usage = `usage:
   mmuviz run [--json] FILE|NAME   run a scenario file, or a built-in scenario by name,
                                   and print its trace (--json: one JSON object)
   mmuviz list                     list the built-in scenarios
+  mmuviz lesson FILE|NAME         print a lesson file, or a built-in lesson by name, as
+                                  text: each section's prose, then every step it covers
+                                  with the engine's narration and kernel function
+  mmuviz quiz [flags]             generate an exercise from a seed: a guest's registers
+                                  and page tables, and questions about its accesses
+      -s SEED                     the seed (default 0): the same seed and flags give the
+                                  same exercise on every machine
+      -n N                        number of questions, 1 to 50 (default 5)
+      -mode MODE                  32bit, pae, 4level, 5level or any (default any)
+      -kind KIND                  next-entry, error-code, refs, translate or any (default
+                                  any): which entry the walk reads next, the page-fault
+                                  error code, the memory references, the GPA reached
+      -c                          also print the answers, with the engine's walk steps
+      --json                      print problem and answers as one JSON object
+      -scenario                   print the generated scenario file instead
   mmuviz -h                       show this help
 
 Exit status: 0 when the script ran (page faults are results), 2 on bad input.
-The scenario language is described in scenarios/LANGUAGE.md.
+The scenario language is described in scenarios/LANGUAGE.md, lessons in
+lessons/content/README.md.
 `
 
 // exitBad is the exit status for bad input or usage.
@@ -52,6 +71,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return list(args[1:], stdout, stderr)
 	case "run":
 		return runCmd(args[1:], stdout, stderr)
+	case "lesson":
+		return lessonCmd(args[1:], stdout, stderr)
+	case "quiz":
+		return quizCmd(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "mmuviz: unknown command %q\n%s", args[0], usage)
 	return exitBad
