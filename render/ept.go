@@ -45,8 +45,10 @@ func hostChain(f *focus) []*link {
 	last := t.path[len(t.path)-1]
 	switch {
 	case t.exit != nil:
-		ch = append(ch, &link{spec: violationSpec(f), edge: true, fromRow: ch[len(ch)-1].spec.faultRow(),
-			ink: FaultInk})
+		// Drawn where the walk stopped; once KVM mends its tables the
+		// violation stays as the reason, no longer tied to an entry.
+		ch = append(ch, &link{spec: violationSpec(f), edge: !t.mended && !last.pending,
+			fromRow: ch[len(ch)-1].spec.faultRow(), ink: FaultInk})
 	case last.leaf && t.hasGPA:
 		ch = append(ch, &link{spec: frameSpec(f, last), edge: true, fromRow: ch[len(ch)-1].spec.pathRow(),
 			ink: HostInk, hidden: ch[len(ch)-1].hidden})
@@ -59,7 +61,7 @@ func hostChain(f *focus) []*link {
 func hostTableSpec(f *focus, hl hostLevel) *boxSpec {
 	t := f.tdp
 	title := fmt.Sprintf("%s @ HPA %s", t.host.tableName(hl.level), hl.table)
-	if hl.pending {
+	if hl.pending || t.fresh[hl.table] {
 		title += " (new)"
 	}
 	s := newTableSpec("ept:"+hexVal(uint64(hl.table)), BoxTable, hl.level, title)
@@ -178,9 +180,6 @@ func violationSpec(f *focus) *boxSpec {
 	for _, l := range exitLines(t) {
 		s.rows = append(s.rows, rowSpec{index: -1, count: 1, cells: []cell{{l[0], MonoBold, FaultInk, false},
 			{l[1], Mono, Ink, false}, {l[2], Prose, Ink, false}}})
-	}
-	if t.cur.ok && t.cur.fault && t.cur.index < 0 {
-		f.markTarget(&s.rows[0], true)
 	}
 	return s
 }

@@ -183,7 +183,10 @@ func captionBox(f *focus, width float64) Box {
 	b.Title = []Text{
 		{S: label, X: width - padX, Y: (titleH - LineHeight(13)) / 2, Size: 13, Font: Prose, Color: MutedInk, Align: AlignRight},
 	}
-	if fn != "" && !strings.Contains(fn, " ") {
+	switch {
+	case fn == "cpu":
+		fn = "the CPU's page walker (no KVM code runs)"
+	case fn != "" && !strings.Contains(fn, " "):
 		fn += "()" // a kernel function; "guest store" is not one
 	}
 	if fn != "" {

@@ -1,5 +1,11 @@
 package render
 
+import (
+	"fmt"
+
+	"mmuviz/mmu"
+)
+
 // Placing the 2D view: the guest's walk keeps its place at the left; the
 // host column (the grid of references on top, the host tables of the
 // current reference under it) stands to its right. The host tables are one
@@ -20,8 +26,36 @@ func layoutTDP(f *focus, left Rect) (host, grid Panel) {
 	gb.Rect = gb.Rect.Offset(x, 0)
 	grid = Panel{ID: "grid", Title: "2D walk", Rect: gb.Rect, Boxes: []Box{gb}}
 	host = Panel{ID: "host", Title: f.tdp.host.name + " tables"}
-	host.Rect = layoutColumn(&host, hostChain(f), x, gb.Rect.Bottom()+blockGap)
+	y := gb.Rect.Bottom() + blockGap
+	head := Text{S: hostHeading(f), X: x, Y: y, Size: hostHeadFont, Font: Prose, Color: Ink}
+	host.Texts = []Text{head}
+	ext := layoutColumn(&host, hostChain(f), x, y+LineHeight(hostHeadFont)+6)
+	host.Rect = ext.Union(Rect{x, y, TextWidth(head.S, Prose, hostHeadFont), LineHeight(hostHeadFont)})
 	return host, grid
+}
+
+// hostHeadFont is the size of the line above the host tables.
+const hostHeadFont = 13.0
+
+// hostHeading says what the host tables show: whose GPA the walk
+// translates, or what KVM is mending.
+func hostHeading(f *focus) string {
+	t := f.tdp
+	what := "the data page"
+	if t.row > 0 {
+		what = "the guest's " + mmu.TableName(f.mode, t.row)
+	}
+	switch {
+	case t.mended && t.hasGPA:
+		return fmt.Sprintf("KVM fills the %s for GPA %s (%s)", t.host.name, t.gpa, what)
+	case t.exit != nil && t.hasGPA:
+		return fmt.Sprintf("The %s does not map GPA %s (%s)", t.host.name, t.gpa, what)
+	case t.hasGPA:
+		return fmt.Sprintf("%s walk of GPA %s, %s", t.host.name, t.gpa, what)
+	case t.host.hasRoot:
+		return fmt.Sprintf("%s root @ HPA %s, %d levels", t.host.name, t.host.root, t.host.levels)
+	}
+	return t.host.name + ": no root yet"
 }
 
 // layoutColumn stacks the chain's boxes at x from y = top, all as wide as

@@ -61,6 +61,7 @@ func checkScene(sc *render.Scene, v *mmu.View) []string {
 	bad = append(bad, checkEdges(sc)...)
 	bad = append(bad, checkHighlight(sc, v)...)
 	bad = append(bad, checkTables(sc, v)...)
+	bad = append(bad, checkHostTables(sc, v)...)
 	if v.Event != nil && v.Event.Kind == mmu.EvFault && !hasKind(sc, render.BoxFault) {
 		add("fault step without a fault box")
 	}
@@ -245,4 +246,39 @@ func checkFold(id string, r render.Row, entries []uint64) []string {
 		return []string{fmt.Sprintf("%s: fold %q, but %d are present", id, m[0], present)}
 	}
 	return nil
+}
+
+// checkHostTables checks the host (EPT/NPT) table boxes as checkTables
+// checks the guest's: each of the 512 entries accounted for once, folds
+// true to the host memory.
+func checkHostTables(sc *render.Scene, v *mmu.View) []string {
+	var bad []string
+	for _, b := range sc.Boxes() {
+		if !strings.HasPrefix(b.ID, "ept:") {
+			continue
+		}
+		hpa, err := strconv.ParseUint(strings.TrimPrefix(b.ID, "ept:0x"), 16, 64)
+		if err != nil {
+			bad = append(bad, "host table box with a bad ID "+b.ID)
+			continue
+		}
+		entries := make([]uint64, 512)
+		for i := range entries {
+			entries[i], _ = v.Machine.Mem.Read(mmu.HPA(hpa)+mmu.HPA(8*i), 8)
+		}
+		next := 0
+		for _, r := range b.Rows {
+			if r.Index != next {
+				bad = append(bad, fmt.Sprintf("%s: row starts at %d, want %d", b.ID, r.Index, next))
+			}
+			next = r.Index + r.Count
+			if r.Style == render.RowCollapsed {
+				bad = append(bad, checkFold(b.ID, r, entries)...)
+			}
+		}
+		if next != len(entries) {
+			bad = append(bad, fmt.Sprintf("%s: rows account for %d entries of %d", b.ID, next, len(entries)))
+		}
+	}
+	return bad
 }

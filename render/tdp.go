@@ -48,9 +48,11 @@ type tdpFocus struct {
 	row    int     // guest level whose GPA the shown host walk translates, -1 when none
 	gpa    mmu.GPA // that GPA
 	hasGPA bool
-	seen   [6]bool    // host levels that host walk has read so far
-	all    bool       // show every table on the path, not only those read
-	exit   *mmu.Event // the violation that stopped this attempt, once it happened
+	seen   [6]bool          // host levels that host walk has read so far
+	all    bool             // show every table on the path, not only those read
+	exit   *mmu.Event       // the violation that stopped this attempt, once it happened
+	mended bool             // KVM has changed its tables since the violation
+	fresh  map[mmu.HPA]bool // tables KVM allocated in this action
 	path   []hostLevel
 	cur    hostTarget
 }
@@ -189,6 +191,14 @@ func tdpFocusAt(f *focus, v *mmu.View, tl *mmu.Timeline) *tdpFocus {
 	from, to, try := attemptOf(all, done)
 	t.grid = newGridModel(f.mode, t.host.levels, all[from:to], done-from, try)
 	t.scan(all[from:done])
+	for i := range all[:done] {
+		if e := &all[i]; e.Kind == mmu.EvAlloc {
+			if t.fresh == nil {
+				t.fresh = map[mmu.HPA]bool{}
+			}
+			t.fresh[mmu.HPA(e.Addr)] = true
+		}
+	}
 	t.cur = hostTargetOf(v.Event)
 	t.gpa, t.hasGPA = t.rowGPA(f)
 	if t.hasGPA {
@@ -198,6 +208,11 @@ func tdpFocusAt(f *focus, v *mmu.View, tl *mmu.Timeline) *tdpFocus {
 		t.all = true
 	}
 	t.addPending()
+	if t.cur.fault && t.cur.index < 0 && len(t.path) > 0 {
+		// The violation is the last entry the walk read.
+		last := t.path[len(t.path)-1]
+		t.cur.table, t.cur.level, t.cur.index = last.table, last.level, last.index
+	}
 	return t
 }
 
@@ -209,7 +224,7 @@ func (t *tdpFocus) scan(events []mmu.Event) {
 		switch {
 		case isRef(e):
 			if e.GuestLevel != t.row {
-				t.row, t.seen = e.GuestLevel, [6]bool{}
+				t.row, t.seen, t.all = e.GuestLevel, [6]bool{}, false
 			}
 			if e.HostLevel > 0 && e.HostLevel < len(t.seen) {
 				t.seen[e.HostLevel] = true
@@ -219,6 +234,8 @@ func (t *tdpFocus) scan(events []mmu.Event) {
 			}
 		case isHostFault(e):
 			t.exit, t.all = e, true
+		case t.exit != nil && isHostEvent(e) && e.Kind != mmu.EvRead:
+			t.mended = true
 		}
 	}
 }
@@ -238,6 +255,19 @@ func (t *tdpFocus) rowGPA(f *focus) (mmu.GPA, bool) {
 		}
 	}
 	return 0, false
+}
+
+// entryRead reports whether the walk has read the guest's entry at level
+// in this attempt (the grid's guest column).
+func (t *tdpFocus) entryRead(level int) bool {
+	_, ok := t.grid.refs[cellKey{level, 0}]
+	return ok
+}
+
+// translating reports whether the shown host walk translates the GPA of
+// the guest's table at level and has not finished.
+func (t *tdpFocus) translating(level int) bool {
+	return t.row == level && level > 0 && !t.entryRead(level) && t.exit == nil
 }
 
 // hostTargetOf maps the current event to the host entry or table it is

@@ -187,7 +187,17 @@ func tableSpec(f *focus, l *mmu.PathLevel) *boxSpec {
 	if cur {
 		must = append(must, f.cur.index)
 	}
-	f.entryRows(s, entries, must, l, cur)
+	on := l
+	if t := f.tdp; t != nil && f.walking && !t.entryRead(l.Level) {
+		// A 2D walk shows the table while it translates its GPA; the
+		// entry it will read is not marked before it is read.
+		unread := *l
+		unread.Index, on = -1, &unread
+		if t.translating(l.Level) {
+			s.lit, s.border, s.borderW, s.dashed = true, HostInk, 2.5, true
+		}
+	}
+	f.entryRows(s, entries, must, on, cur)
 	return s
 }
 
