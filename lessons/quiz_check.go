@@ -68,24 +68,32 @@ func answerFormat(kind string) string {
 }
 
 // answerTokens lower-cases an answer and splits it into words; brackets,
-// commas, "=", "|" and "+" separate words too.
+// commas, "=", "|" and "+" separate words too, and a word's trailing ".",
+// "?" or "!" is dropped.
 func answerTokens(s string) []string {
 	s = strings.ToLower(s)
 	s = strings.NewReplacer("(", " ", ")", " ", "[", " ", "]", " ", ",", " ", ";", " ", ":", " ", "=", " ",
 		"|", " ", "+", " ", "{", " ", "}", " ", "\"", " ", "'", " ", "×", " ").Replace(s)
-	return strings.Fields(strings.TrimRight(s, "."))
+	toks := strings.Fields(s)
+	out := toks[:0]
+	for _, t := range toks {
+		if t = strings.TrimRight(t, ".?!"); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
-// number reads a number: 0x... is hexadecimal; bare digits are read in
-// base bare (16 for error codes and addresses, 10 for counts). Underscores
-// may separate digits, and a trailing "." is ignored.
+// number reads a number: 0x... is hexadecimal; a word without 0x is read
+// in base bare (16 for error codes and addresses, so "d540c3" is a GPA; 10
+// for counts and indices). Underscores may separate digits.
 func number(tok string, bare int) (uint64, bool) {
-	tok = strings.ReplaceAll(strings.TrimRight(tok, "."), "_", "")
+	tok = strings.ReplaceAll(tok, "_", "")
 	base := bare
 	if rest, ok := strings.CutPrefix(tok, "0x"); ok {
 		tok, base = rest, 16
 	}
-	if tok == "" || tok[0] < '0' || tok[0] > '9' && base == 10 {
+	if tok == "" || tok[0] == '+' || tok[0] == '-' {
 		return 0, false
 	}
 	v, err := strconv.ParseUint(tok, base, 64)
