@@ -336,6 +336,9 @@ func (g *quizGen) regsLine() string {
 	if len(cr4) > 0 {
 		parts = append(parts, "cr4+="+strings.Join(cr4, ","))
 	}
+	if g.mode.mode != mmu.Paging32 && g.r.chance(10) {
+		parts = append(parts, "efer-=nx") // bit 63 of an entry becomes reserved
+	}
 	if g.pke {
 		var pkru uint64
 		for key := 1; key <= 3; key++ {

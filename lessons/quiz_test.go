@@ -132,7 +132,7 @@ func TestQuizVariety(t *testing.T) {
 			t.Fatal(err)
 		}
 		seen["mode "+q.Mode]++
-		for _, w := range []string{"size=2M", "size=4M", "size=1G", "pkey=", "flags=p,u", "regs cr0-=wp"} {
+		for _, w := range []string{"size=2M", "size=4M", "size=1G", "pkey=", "flags=p,u", "regs cr0-=wp", "efer-=nx"} {
 			if strings.Contains(q.Scenario, w) {
 				seen[w]++
 			}
@@ -157,7 +157,7 @@ func TestQuizVariety(t *testing.T) {
 	}
 	for _, k := range []string{"mode 32bit", "mode pae", "mode 4level", "mode 5level", "kind next-entry",
 		"kind error-code", "kind refs", "kind translate", "size=2M", "size=4M", "size=1G", "pkey=", "flags=p,u",
-		"regs cr0-=wp", "bit 0x1", "bit 0x8", "bit 0x20", "bit 0x10", "not present", "fault true", "fault false",
+		"regs cr0-=wp", "efer-=nx", "bit 0x1", "bit 0x8", "bit 0x20", "bit 0x10", "not present", "fault true", "fault false",
 		"next none"} {
 		if seen[k] == 0 {
 			t.Errorf("no quiz of 300 has %q", k)
