@@ -128,21 +128,29 @@ type Fault struct {
 	Addr      GVA    // CR2 for #PF
 	Level     int    // level where the walk stopped, 0 if none
 	Reason    string // why, in one sentence
+	// Exit is set when the fault is not the guest's but a VM exit of a
+	// two-dimensional walk (EPT violation or misconfiguration, #NPF).
+	Exit *TDPExit
 }
 
 // Result is the outcome of an action.
 type Result struct {
-	OK       bool
-	GPA      GPA
-	HasGPA   bool
-	HPA      HPA
-	HasHPA   bool
-	Fault    *Fault
-	Refs     int  // memory references the translation made
-	HasRefs  bool // the action translated an address
-	Value    uint64
-	HasValue bool
-	Note     string
+	OK      bool
+	GPA     GPA
+	HasGPA  bool
+	HPA     HPA
+	HasHPA  bool
+	Fault   *Fault
+	Refs    int  // memory references the translation made
+	HasRefs bool // the action translated an address
+	// RefsTotal counts the references of every attempt when a guest
+	// access on TDP exited to KVM and was retried (Refs counts the last,
+	// successful attempt); HasRefsTotal is set only then.
+	RefsTotal    int
+	HasRefsTotal bool
+	Value        uint64
+	HasValue     bool
+	Note         string
 }
 
 // Step is an action with its trace and result.
@@ -181,6 +189,14 @@ func (m *Machine) Do(a Action) (Step, error) {
 		res, err = m.doPrintReg(a)
 	case *PrintMem:
 		res, err = m.doPrintMem(a)
+	case *RemoveMemslot:
+		res, err = m.doRemoveMemslot(a)
+	case *ZapGFNRange:
+		res, err = m.doZapGFNRange(a)
+	case *PreFault:
+		res, err = m.doPreFault(a)
+	case *PrintSPTE:
+		res, err = m.doPrintSPTE(a)
 	default:
 		err = fmt.Errorf("the engine does not know the action %T", a)
 	}
@@ -208,6 +224,14 @@ func isNilAction(a Action) bool {
 	case *PrintReg:
 		return a == nil
 	case *PrintMem:
+		return a == nil
+	case *RemoveMemslot:
+		return a == nil
+	case *ZapGFNRange:
+		return a == nil
+	case *PreFault:
+		return a == nil
+	case *PrintSPTE:
 		return a == nil
 	}
 	return false

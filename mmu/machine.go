@@ -31,6 +31,13 @@ type MMU struct {
 	permissions [16]uint8
 	pkruMask    uint32
 	guestRsvd   rsvdBitsCheck
+
+	// RootRole is the role of the roots KVM builds (root_role); Root is
+	// root.hpa, valid when RootValid. With TDP they are the vCPU's EPT
+	// or NPT root.
+	RootRole  PageRole
+	Root      HPA
+	RootValid bool
 }
 
 // VCPU is one virtual CPU: its registers, its PDPTR registers and its MMU
@@ -40,6 +47,9 @@ type VCPU struct {
 	Regs    Regs
 	PDPTRs  [4]uint64 // loaded by load_pdptrs when a PAE guest writes CR3
 	RootMMU MMU       // root_mmu: the MMU for the guest's own address space
+	// ReqFreeObsoleteRoots is a pending KVM_REQ_MMU_FREE_OBSOLETE_ROOTS,
+	// handled the next time the vCPU enters the guest.
+	ReqFreeObsoleteRoots bool
 }
 
 // WalkMMU returns the MMU that walks the guest's tables (arch.walk_mmu),
@@ -59,6 +69,9 @@ type Machine struct {
 	events  []Event
 	refs    int
 	observe func(m *Machine, event int)
+
+	tdp      *tdpState // the TDP MMU, nil without EPT/NPT
+	slotsGen uint64    // the memslots generation (kvm_memslots.generation)
 }
 
 // NewMachine builds a VM with no memslots and nvcpus vCPUs, paging off.
@@ -87,8 +100,9 @@ func NewMachine(cfg Config, nvcpus int) (*Machine, error) {
 // Clone returns an independent copy of the machine; memory pages are shared
 // until written.
 func (m *Machine) Clone() *Machine {
-	c := &Machine{Config: m.Config, Mem: m.Mem.Clone(), Quiet: m.Quiet}
+	c := &Machine{Config: m.Config, Mem: m.Mem.Clone(), Quiet: m.Quiet, slotsGen: m.slotsGen}
 	c.Slots = append([]Memslot(nil), m.Slots...)
+	c.tdp = m.tdp.clone()
 	for _, v := range m.VCPUs {
 		cv := *v
 		c.VCPUs = append(c.VCPUs, &cv)

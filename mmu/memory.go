@@ -160,6 +160,24 @@ func (m *PhysMem) AllocPage() (PFN, error) {
 	return 0, fmt.Errorf("out of host memory: no free frame between %s and %s", m.allocNext.HPA(), HPA(m.size))
 }
 
+// FillPage writes v into every 8-byte word of frame pfn, as KVM's page
+// caches initialise a new page of SPTEs (init_value).
+func (m *PhysMem) FillPage(pfn PFN, v uint64) {
+	if uint64(pfn) >= m.size>>PageShift {
+		return
+	}
+	p := new(page)
+	if v != 0 {
+		var buf [8]byte
+		binary.LittleEndian.PutUint64(buf[:], v)
+		for off := 0; off < PageSize; off += 8 {
+			copy(p[off:off+8], buf[:])
+		}
+	}
+	m.pages[pfn] = p
+	m.owned[pfn] = true
+}
+
 // FreePage returns a frame from AllocPage to the allocator, zeroing it.
 func (m *PhysMem) FreePage(pfn PFN) {
 	delete(m.used, pfn)

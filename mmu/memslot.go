@@ -9,6 +9,23 @@ type Memslot struct {
 	BaseGFN GFN
 	NPages  uint64
 	BasePFN PFN
+	// HostPageSize is the size of the pages the host maps the slot's
+	// memory with (4 KiB, 2 MiB from THP or hugetlbfs, 1 GiB from
+	// hugetlbfs); 0 means 4 KiB. It bounds the TDP MMU's huge pages
+	// (host_pfn_mapping_level).
+	HostPageSize uint64
+}
+
+// hostLevel is the level of the host's mapping of the slot's memory: 1
+// for 4 KiB pages, 2 for 2 MiB, 3 for 1 GiB.
+func (s *Memslot) hostLevel() int {
+	switch s.HostPageSize {
+	case 1 << 30:
+		return 3
+	case 2 << 20:
+		return 2
+	}
+	return 1
 }
 
 // Contains reports whether gfn falls inside the slot.
@@ -38,6 +55,16 @@ func (m *Machine) gfnToMemslot(gfn GFN) *Memslot {
 func (m *Machine) AddMemslot(s Memslot) error {
 	if s.NPages == 0 {
 		return fmt.Errorf("memslot %d has no pages", s.ID)
+	}
+	switch hp := s.HostPageSize; hp {
+	case 0, PageSize:
+	case 2 << 20, 1 << 30:
+		if uint64(s.BasePFN.HPA())%hp != 0 || (s.NPages<<PageShift)%hp != 0 {
+			return fmt.Errorf("memslot %d: host pages of %s need the host address and the size aligned to %s",
+				s.ID, sizeString(hp), sizeString(hp))
+		}
+	default:
+		return fmt.Errorf("memslot %d: host pages are 4 KiB, 2 MiB or 1 GiB, not %s", s.ID, sizeString(hp))
 	}
 	if uint64(s.BaseGFN)+s.NPages < uint64(s.BaseGFN) {
 		return fmt.Errorf("memslot %d wraps around the guest physical address space", s.ID)
@@ -74,7 +101,34 @@ func (m *Machine) AddMemslot(s Memslot) error {
 	m.Slots = append(m.Slots, Memslot{})
 	copy(m.Slots[at+1:], m.Slots[at:])
 	m.Slots[at] = s
+	// Each swap of the memslot arrays advances the generation by one per
+	// address space (two on x86: normal and SMM).
+	m.slotsGen += 2
 	return nil
+}
+
+// memslotByID finds a slot by its ID.
+func (m *Machine) memslotByID(id int) *Memslot {
+	for i := range m.Slots {
+		if m.Slots[i].ID == id {
+			return &m.Slots[i]
+		}
+	}
+	return nil
+}
+
+// deleteMemslot removes a slot from the memslots. Its host memory stays
+// reserved: it belongs to userspace, which may map it again.
+func (m *Machine) deleteMemslot(id int) {
+	for i := range m.Slots {
+		if m.Slots[i].ID == id {
+			m.Slots = append(m.Slots[:i], m.Slots[i+1:]...)
+			// Deletion swaps twice: once to mark the slot invalid,
+			// once to drop it.
+			m.slotsGen += 4
+			return
+		}
+	}
 }
 
 // GPAToHPA translates through the memslots alone; ok is false when no slot

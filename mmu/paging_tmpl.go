@@ -55,6 +55,18 @@ type walkContext struct {
 	tr   Translator
 	w    *GuestWalker
 	what string // "read as user", for narration
+	// hw is set when the processor itself walks (EPT/NPT): the Translator
+	// is its EPT/NPT walk, and the steps are narrated as the CPU's.
+	hw *hwWalk
+}
+
+// fn is the name the trace gives the walker's steps: the kernel's
+// function for KVM's software walk, "cpu" for the processor's own.
+func (c *walkContext) fn(kvm string) string {
+	if c.hw != nil {
+		return "cpu"
+	}
+	return kvm
 }
 
 // accessBits turns an Access into the PFERR_* bits the walker checks.
@@ -102,6 +114,9 @@ func (m *Machine) walkAddrGeneric(v *VCPU, mmu *MMU, gva GVA, access uint64, tr 
 	mode := PagingMode(mmu.CPURole.Base.Level())
 	w := &GuestWalker{Mode: mode, GVA: gva, Access: access, walkMMU: mmu, PTEAccess: AccAll}
 	c := &walkContext{m: m, v: v, mmu: mmu, f: formatFor(mode), tr: tr, w: w, what: describeAccess(access)}
+	if h, ok := tr.(*hwWalk); ok {
+		c.hw = h
+	}
 	refs0 := m.refs
 	defer func() { w.Refs = m.refs - refs0 }()
 	if mode == PagingOff {
@@ -122,6 +137,14 @@ func (m *Machine) walkAddrGeneric(v *VCPU, mmu *MMU, gva GVA, access uint64, tr 
 	return w
 }
 
+// pdptesFromMemory says whether a PAE walk reads its PDPTE from memory
+// instead of a PDPTR register: AMD's nested paging keeps no PDPTE
+// registers for a PAE guest (unverified against the APM; EPT does keep
+// them, loaded at MOV to CR3).
+func (c *walkContext) pdptesFromMemory() bool {
+	return c.hw != nil && c.m.tdp.cfg.Kind == TDPNPT
+}
+
 // nonpaging is nonpaging_gva_to_gpa: with CR0.PG=0 the GVA is the GPA.
 func (c *walkContext) nonpaging() {
 	c.w.GPA = GPA(c.w.GVA)
@@ -135,7 +158,7 @@ func (c *walkContext) walkLevels() bool {
 	w.MaxLevel = level
 	table := f.cr3Base(v.Regs.CR3, c.m.Config.MaxPhyAddr)
 	access := AccAll
-	if f.mode == PagingPAE {
+	if f.mode == PagingPAE && !c.pdptesFromMemory() {
 		// The PDPTEs were loaded into registers at the last CR3 write; the
 		// walk uses those copies, not memory (get_pdptr).
 		i := int(uint64(w.GVA)>>30) & 3
@@ -143,9 +166,9 @@ func (c *walkContext) walkLevels() bool {
 		w.PTEs[2], w.FromReg[2], w.PTAccess[2] = e, true, access
 		w.Level = 3
 		if !c.m.Quiet {
-			c.m.emit(Event{Kind: EvRead, MMU: c.mmu.Name, Func: "get_pdptr", Space: SpacePDPTR,
+			c.m.emit(Event{Kind: EvRead, MMU: c.mmu.Name, Func: c.fn("get_pdptr"), Space: SpacePDPTR,
 				Addr: uint64(i), Level: 3, Index: i, Old: uint64(e), New: uint64(e), HasEntry: true,
-				VCPU: v.ID, GVA: w.GVA, Table: uint64(table),
+				VCPU: v.ID, GVA: w.GVA, Table: uint64(table), TwoD: c.hw != nil, GuestLevel: 3,
 				Text: fmt.Sprintf("PAE: GVA bits 31:30 = %d select PDPTR%d, which load_pdptrs loaded from GPA %s: %s (%s). No memory reference.",
 					i, i, table+GPA(8*i), hex(uint64(e)), DecodeFlags(e&(PTPresent|PTPWT|PTPCD), 3, false))})
 		}
@@ -155,6 +178,7 @@ func (c *walkContext) walkLevels() bool {
 		table = f.tableAddr(e)
 		level = 2
 	}
+	pdpte := f.mode == PagingPAE && c.pdptesFromMemory()
 	for ; level >= 1; level-- {
 		e, ok := c.readGPTE(table, level)
 		if !ok {
@@ -168,6 +192,10 @@ func (c *walkContext) walkLevels() bool {
 				fmt.Sprintf("the %s sets reserved bits %s", EntryName(f.mode, level), hex(uint64(e)&c.rsvdMask(e, level))))
 		}
 		w.PTAccess[level-1] = access
+		if pdpte && level == 3 {
+			table = f.tableAddr(e) // a PDPTE grants no rights and ends no walk
+			continue
+		}
 		access &= gpteAccess(e, f.wide)
 		if f.isLastGPTE(e, level, c.mmu.CPURole.Ext.CR4PSE) {
 			break
@@ -228,10 +256,15 @@ func (c *walkContext) readGPTE(table GPA, level int) (PTE, bool) {
 	w.PTEs[level-1], w.PTEHPA[level-1] = e, hpa
 	lo, hi := f.indexBits(level)
 	if !c.m.Quiet {
-		c.m.emit(Event{Kind: EvRead, MMU: c.mmu.Name, Func: "walk_addr_generic", Space: SpaceGPA,
+		ev := Event{Kind: EvRead, MMU: c.mmu.Name, Func: c.fn("walk_addr_generic"), Space: SpaceGPA,
 			Addr: uint64(gpa), Level: level, Index: idx, Old: raw, New: raw, HasEntry: true,
 			HPA: hpa, HasHPA: true, Table: uint64(table), Size: f.entrySize, VCPU: c.v.ID, GVA: w.GVA,
-			Text: c.narrateRead(e, level, idx, lo, hi, gpa, hpa)})
+			Text: c.narrateRead(e, level, idx, lo, hi, gpa, hpa)}
+		if c.hw != nil {
+			ev.TwoD, ev.GuestLevel, ev.Ref = true, level, c.hw.ref(c.m)
+			ev.Text = "With that HPA, the processor reads the guest's entry: " + ev.Text
+		}
+		c.m.emit(ev)
 	}
 	return e, true
 }

@@ -17,11 +17,16 @@ func (c *walkContext) fail(errcode uint64, level int, why string) bool {
 	f := &Fault{Vector: "#PF", ErrorCode: errcode, Addr: c.w.GVA, Level: level, Reason: why}
 	c.w.Fault = f
 	if !c.m.Quiet {
-		c.m.emit(Event{Kind: EvFault, MMU: c.mmu.Name, Func: "walk_addr_generic", Space: SpaceGVA,
+		after := "Nothing is written."
+		if c.hw != nil {
+			after = fmt.Sprintf("Nothing is written, and there is no VM exit: with %s, KVM does not intercept page "+
+				"faults, so the processor delivers the #PF to the guest itself.", c.m.tdp.cfg.Kind)
+		}
+		c.m.emit(Event{Kind: EvFault, MMU: c.mmu.Name, Func: c.fn("walk_addr_generic"), Space: SpaceGVA,
 			Addr: uint64(c.w.GVA), Level: level, Index: c.indexAt(level), HasEntry: level > 0,
 			Old: errcode, New: errcode, VCPU: c.v.ID, GVA: c.w.GVA,
-			Text: fmt.Sprintf("Page fault on the %s of GVA %s: %s. Error code %s = %s; CR2 = %s. Nothing is written.",
-				c.what, c.w.GVA, why, hex(errcode), DecodeErrorCode(errcode), c.w.GVA)})
+			Text: fmt.Sprintf("Page fault on the %s of GVA %s: %s. Error code %s = %s; CR2 = %s. %s",
+				c.what, c.w.GVA, why, hex(errcode), DecodeErrorCode(errcode), c.w.GVA, after)})
 	}
 	return false
 }
@@ -46,7 +51,7 @@ func (c *walkContext) checkPermissions() bool {
 	}
 	leaf := w.PTEs[w.Level-1]
 	if !c.m.Quiet {
-		c.m.emit(Event{Kind: EvCheck, MMU: c.mmu.Name, Func: "permission_fault", Space: SpaceGVA,
+		c.m.emit(Event{Kind: EvCheck, MMU: c.mmu.Name, Func: c.fn("permission_fault"), Space: SpaceGVA,
 			Addr: uint64(w.GVA), Level: w.Level, Index: c.indexAt(w.Level), HasEntry: true,
 			Old: uint64(leaf), New: uint64(leaf), VCPU: c.v.ID, GVA: w.GVA,
 			Text: fmt.Sprintf("The walk grants %s (%s over the levels); %s is allowed%s.",
@@ -169,7 +174,7 @@ func (c *walkContext) finalTranslation() bool {
 func (c *walkContext) updateAccessedDirtyBits() {
 	w := c.w
 	for level := w.MaxLevel; level >= w.Level && level >= 1; level-- {
-		if w.FromReg[level-1] {
+		if w.FromReg[level-1] || (c.f.mode == PagingPAE && level == 3) {
 			continue // PDPTEs have no A bit to set
 		}
 		e := w.PTEs[level-1]
@@ -179,6 +184,12 @@ func (c *walkContext) updateAccessedDirtyBits() {
 		}
 		if n == e {
 			continue
+		}
+		if c.hw != nil {
+			if f := c.hw.checkGuestWrite(c.m, w.PTEGPA[level-1], level); f != nil {
+				w.Fault = f
+				return
+			}
 		}
 		old, err := c.m.Mem.Write(w.PTEHPA[level-1], c.f.entrySize, uint64(n))
 		if err != nil {
@@ -193,13 +204,17 @@ func (c *walkContext) updateAccessedDirtyBits() {
 			}
 		}
 		if !c.m.Quiet {
-			c.m.emit(Event{Kind: EvWrite, MMU: c.mmu.Name, Func: "update_accessed_dirty_bits", Space: SpaceGPA,
+			text := fmt.Sprintf("The walk succeeded, so %s set in the %s at GPA %s (%s → %s).",
+				what+map[bool]string{true: " are", false: " is"}[what == "A and D"], EntryName(c.f.mode, level),
+				w.PTEGPA[level-1], hex(uint64(e)), hex(uint64(n)))
+			if c.hw != nil {
+				text = fmt.Sprintf("The walk succeeded, so the processor sets %s in the guest's %s at GPA %s (%s → %s).",
+					what, EntryName(c.f.mode, level), w.PTEGPA[level-1], hex(uint64(e)), hex(uint64(n)))
+			}
+			c.m.emit(Event{Kind: EvWrite, MMU: c.mmu.Name, Func: c.fn("update_accessed_dirty_bits"), Space: SpaceGPA,
 				Addr: uint64(w.PTEGPA[level-1]), Level: level, Index: c.indexAt(level), HasEntry: true,
 				Old: old, New: uint64(n), HPA: w.PTEHPA[level-1], HasHPA: true, Table: uint64(w.TableGFN[level-1].GPA()),
-				Size: c.f.entrySize, VCPU: c.v.ID, GVA: w.GVA,
-				Text: fmt.Sprintf("The walk succeeded, so %s set in the %s at GPA %s (%s → %s).",
-					what+map[bool]string{true: " are", false: " is"}[what == "A and D"], EntryName(c.f.mode, level),
-					w.PTEGPA[level-1], hex(uint64(e)), hex(uint64(n)))})
+				Size: c.f.entrySize, VCPU: c.v.ID, GVA: w.GVA, TwoD: c.hw != nil, GuestLevel: level, Text: text})
 		}
 	}
 }

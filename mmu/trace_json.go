@@ -29,6 +29,7 @@ type jsonResult struct {
 	Fault     string `json:"fault,omitempty"`
 	ErrorCode string `json:"error_code,omitempty"`
 	Refs      *int   `json:"refs,omitempty"`
+	RefsTotal *int   `json:"refs_total,omitempty"`
 	Value     string `json:"value,omitempty"`
 	Note      string `json:"note,omitempty"`
 }
@@ -78,6 +79,10 @@ func toJSONResult(r Result) jsonResult {
 	if r.HasRefs {
 		n := r.Refs
 		j.Refs = &n
+	}
+	if r.HasRefsTotal {
+		n := r.RefsTotal
+		j.RefsTotal = &n
 	}
 	if r.HasValue {
 		j.Value = hex(r.Value)
@@ -149,6 +154,9 @@ func ResultString(r Result) string {
 	}
 	if r.HasRefs {
 		parts = append(parts, refsString(r.Refs))
+	}
+	if r.HasRefsTotal {
+		parts = append(parts, fmt.Sprintf("%d in all attempts", r.RefsTotal))
 	}
 	if r.Note != "" {
 		parts = append(parts, r.Note)

@@ -43,6 +43,9 @@ func (m *Machine) doAccess(a *Access) (Result, error) {
 		return Result{}, err
 	}
 	acc := accessBits(a)
+	if m.tdp != nil {
+		return m.doAccessTDP(v, a, mode, acc, gp)
+	}
 	fn := formatFor(mode).prefix + "_gva_to_gpa"
 	if mode == PagingOff {
 		fn = "nonpaging_gva_to_gpa"
