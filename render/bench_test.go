@@ -1,9 +1,11 @@
 package render_test
 
 import (
+	"slices"
 	"testing"
 
 	"mmuviz/render"
+	"mmuviz/scenarios"
 )
 
 // BenchmarkLayout lays out the largest scene of the built-ins: the 5-level
@@ -18,6 +20,40 @@ func BenchmarkLayout(b *testing.B) {
 	size := render.Size{W: 870, H: 800}
 	if n := len(render.Layout(v, tl, size).Boxes()); n < 13 {
 		b.Fatalf("step 35 has only %d boxes", n)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		render.Layout(v, tl, size)
+	}
+}
+
+// BenchmarkLayout2D lays out the largest 2D scene: the 5-level guest on
+// 5-level EPT (scenario ept-5on5) at its last reference, the 35th: six
+// guest boxes, five EPT tables, the grid full.
+func BenchmarkLayout2D(b *testing.B) {
+	if !slices.Contains(scenarios.Builtin(), "ept-5on5") {
+		b.Skip("no scenario ept-5on5")
+	}
+	tl := timelineOf(b, "ept-5on5")
+	step := -1
+	for s := 1; s < tl.Len(); s++ {
+		if a, ev := tl.Locate(s); a >= 0 {
+			if e := tl.Steps[a].Events[ev]; e.TwoD && e.Ref == 35 {
+				step = s
+				break
+			}
+		}
+	}
+	if step < 0 {
+		b.Fatal("ept-5on5 makes no 35th reference")
+	}
+	v, err := tl.Seek(step)
+	if err != nil {
+		b.Fatal(err)
+	}
+	size := render.Size{W: 870, H: 800}
+	if n := len(render.Layout(v, tl, size).Boxes()); n < 16 {
+		b.Fatalf("step %d has only %d boxes", step, n)
 	}
 	b.ReportAllocs()
 	for b.Loop() {

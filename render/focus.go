@@ -209,7 +209,7 @@ func (f *focus) targetOf(e *mmu.Event) target {
 	if e == nil {
 		return target{kind: tgtRegister, reg: mmu.RegCR3}
 	}
-	if f.tdp != nil && isHostEvent(e) {
+	if f.tdp != nil && f.tdp.cur.ok {
 		c := f.tdp.cur
 		return target{kind: tgtHost, level: c.level, index: c.index, write: c.write, fault: c.fault}
 	}

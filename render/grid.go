@@ -40,18 +40,15 @@ type gridModel struct {
 }
 
 // guestRows lists the grid's rows for a guest paging mode: its levels from
-// the root down, then 0 for the final GPA, and the level that comes from
-// registers rather than memory (PAE's PDPTEs).
-func guestRows(mode mmu.PagingMode) (rows []int, regRow int) {
+// the root down, then 0 for the final GPA.
+func guestRows(mode mmu.PagingMode) []int {
+	var rows []int
 	if mode != mmu.PagingOff {
 		for l := mmu.RootLevel(mode); l >= 1; l-- {
 			rows = append(rows, l)
 		}
 	}
-	if mode == mmu.PagingPAE {
-		regRow = 3
-	}
-	return append(rows, 0), regRow
+	return append(rows, 0)
 }
 
 // isRef reports whether e is a memory reference of a 2D walk.
@@ -59,10 +56,11 @@ func isRef(e *mmu.Event) bool { return e.TwoD && e.Ref > 0 && e.Kind == mmu.EvRe
 
 // newGridModel builds the grid of an attempt: events are the attempt's
 // whole trace (from its begin to the next), done how many of them have
-// happened (the current one last), h the host levels.
-func newGridModel(mode mmu.PagingMode, h int, events []mmu.Event, done, try int) *gridModel {
-	m := &gridModel{mode: mode, h: h, refs: map[cellKey]int{}, lastPos: -1, try: try}
-	m.rows, m.regRow = guestRows(mode)
+// happened (the current one last), h the host levels, regRow the guest
+// level read from registers (0 when none).
+func newGridModel(mode mmu.PagingMode, h, regRow int, events []mmu.Event, done, try int) *gridModel {
+	m := &gridModel{mode: mode, h: h, refs: map[cellKey]int{}, lastPos: -1, try: try, regRow: regRow}
+	m.rows = guestRows(mode)
 	for _, l := range m.rows {
 		if l != 0 && l != m.regRow {
 			m.g++
@@ -82,7 +80,7 @@ func newGridModel(mode mmu.PagingMode, h int, events []mmu.Event, done, try int)
 			m.refs[k] = e.Ref
 			m.count = max(m.count, e.Ref)
 			m.lastPos = max(m.lastPos, m.pos(k))
-		case isHostFault(e):
+		case e.Kind == mmu.EvFault && e.TwoD:
 			m.fault, m.hasFault = m.faultCell(e), true
 		}
 		if i == done-1 && isRef(e) {
@@ -285,7 +283,7 @@ func gridRowLabel(m *gridModel, l int) string {
 	case l == 0:
 		return "data page"
 	case l == m.regRow:
-		return "PDPTE"
+		return "PDPTR"
 	}
 	return mmu.TableName(m.mode, l)
 }

@@ -98,84 +98,95 @@ func lastBeginOf(events []mmu.Event) int {
 	return 0
 }
 
-// TestGridSynthetic walks 4-level guests on 4- and 5-level EPT with a
-// hand-made trace and checks every step's scene and grid.
-func TestGridSynthetic(t *testing.T) {
-	for _, c := range []struct {
-		levels, refs int
-		formula      string
-	}{{4, 24, "(4+1)(4+1)−1 = 24"}, {5, 29, "(4+1)(5+1)−1 = 29"}} {
-		m, ept := machineOn4(t, c.levels)
-		events := ept.twoDWalk(0x400123)
-		tl := synthTimeline(0x400123, events)
-		if n := events[len(events)-2].Ref; n != c.refs {
-			t.Fatalf("4-on-%d: the synthetic walk makes %d references, want %d", c.levels, n, c.refs)
+// checkAll2D lays out every step of tl at every stage size and checks the
+// scene and its grid.
+func checkAll2D(t *testing.T, name string, tl *mmu.Timeline) {
+	t.Helper()
+	for step := 0; step < tl.Len(); step++ {
+		v, err := tl.Seek(step)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for k := 1; k <= len(events); k++ {
-			v := synthView(m, events, k)
-			for _, size := range stageSizes {
-				sc := render.Layout(v, tl, size)
-				for _, p := range append(checkScene(sc, v), checkGrid(sc, v)...) {
-					t.Errorf("4-on-%d step %d at %v: %s", c.levels, k, size, p)
-				}
-				if t.Failed() {
-					t.Fatalf("first failing scene:\n%s", dump(sc))
-				}
-			}
-		}
-		sc := render.Layout(synthView(m, events, len(events)), tl, render.Size{W: 870, H: 800})
-		if s := gridText(gridOf(t, sc)); !strings.Contains(s, c.formula) || !strings.Contains(s, fmt.Sprintf("refs: %d / %d", c.refs, c.refs)) {
-			t.Errorf("4-on-%d: the grid at the end says %s", c.levels, s)
-		}
-	}
-}
-
-// TestViolationSynthetic follows a walk into an EPT violation, KVM's
-// fix and the retry: the violation is drawn where it happened, the new
-// table appears, the SPTE writes are highlighted as writes, and the retry
-// counts from 1 again.
-func TestViolationSynthetic(t *testing.T) {
-	events, machines, newPT := faultAndFix(t)
-	tl := synthTimeline(0x400123, events)
-	for k := 1; k <= len(events); k++ {
-		v := synthViewOn(machines, events, k)
 		for _, size := range stageSizes {
 			sc := render.Layout(v, tl, size)
 			for _, p := range append(checkScene(sc, v), checkGrid(sc, v)...) {
-				t.Errorf("step %d (%s) at %v: %s", k, events[k-1].Kind, size, p)
+				t.Errorf("%s step %d at %vx%v: %s", name, step, size.W, size.H, p)
 			}
 			if t.Failed() {
 				t.Fatalf("first failing scene:\n%s", dump(sc))
 			}
 		}
 	}
-	at := func(kind mmu.EventKind, nth int) *render.Scene {
-		for k := 1; k <= len(events); k++ {
-			if events[k-1].Kind == kind {
-				if nth--; nth == 0 {
-					return render.Layout(synthViewOn(machines, events, k), tl, render.Size{W: 870, H: 800})
-				}
-			}
+}
+
+// TestLayout2D lays out 2D walks of every guest mode on EPT and NPT, with
+// the host tables populated beforehand (one attempt per access) and
+// empty (KVM fills them fault by fault), and checks the counts.
+func TestLayout2D(t *testing.T) {
+	for _, c := range []struct {
+		tdpCase
+		refs    int
+		formula string
+	}{
+		{tdpCase{mmu.Paging4, mmu.TDPEPT, 4, true}, 24, "(4+1)(4+1)−1 = 24"},
+		{tdpCase{mmu.Paging4, mmu.TDPEPT, 5, true}, 29, "(4+1)(5+1)−1 = 29"},
+		{tdpCase{mmu.Paging5, mmu.TDPEPT, 5, true}, 35, "(5+1)(5+1)−1 = 35"},
+		{tdpCase{mmu.PagingPAE, mmu.TDPEPT, 4, true}, 14, "(2+1)(4+1)−1 = 14"},
+		{tdpCase{mmu.Paging4, mmu.TDPNPT, 4, true}, 24, "(4+1)(4+1)−1 = 24"},
+		{tdpCase{mmu.Paging4, mmu.TDPEPT, 4, false}, 24, "(4+1)(4+1)−1 = 24"},
+		{tdpCase{mmu.Paging4, mmu.TDPNPT, 4, false}, 24, "(4+1)(4+1)−1 = 24"},
+	} {
+		name := fmt.Sprintf("%v on %d-level %v (prefault %v)", c.mode, c.levels, c.kind, c.prefault)
+		tl := tdpTimeline(t, c.tdpCase)
+		checkAll2D(t, name, tl)
+		steps := refSteps(tl)
+		last, ok := steps[c.refs]
+		if !ok || steps[c.refs+1] != nil {
+			t.Fatalf("%s: the walks do not end at reference %d", name, c.refs)
 		}
-		t.Fatalf("no %s event", kind)
-		return nil
+		v, _ := tl.Seek(last[0])
+		sc := render.Layout(v, tl, render.Size{W: 870, H: 800})
+		want := fmt.Sprintf("refs: %d / %d", c.refs, c.refs)
+		if s := gridText(gridOf(t, sc)); !strings.Contains(s, c.formula) || !strings.Contains(s, want) {
+			t.Errorf("%s: at its last reference the grid says %s", name, s)
+		}
 	}
-	sc := at(mmu.EvExit, 1)
-	if b, ok := sc.Box("hostfault"); !ok || b.Kind != render.BoxFault || sc.Highlight.Color != render.FaultFill ||
-		!strings.HasPrefix(sc.Highlight.Box, "ept:") {
-		t.Errorf("the violation is not drawn at its EPT entry:\n%s", dump(sc))
+}
+
+// TestViolation2D follows a walk on an empty EPT: each violation is drawn
+// where it happened, KVM's new tables appear, its SPTE writes are
+// highlighted as writes, and each retry counts from 1 again.
+func TestViolation2D(t *testing.T) {
+	tl := tdpTimeline(t, tdpCase{mmu.Paging4, mmu.TDPEPT, 4, false})
+	seen := map[mmu.EventKind]bool{}
+	for step := 1; step < tl.Len(); step++ {
+		a, ev := tl.Locate(step)
+		e := tl.Steps[a].Events[ev]
+		v, _ := tl.Seek(step)
+		sc := render.Layout(v, tl, render.Size{W: 870, H: 800})
+		switch {
+		case e.Kind == mmu.EvFault && e.TwoD:
+			b, ok := sc.Box("hostfault")
+			if !ok || b.Kind != render.BoxFault || sc.Highlight.Color != render.FaultFill ||
+				!strings.HasPrefix(sc.Highlight.Box, "ept:") || !strings.Contains(gridText(gridOf(t, sc)), "×") {
+				t.Errorf("step %d: the violation is not drawn at its EPT entry and in the grid:\n%s", step, dump(sc))
+			}
+		case e.Kind == mmu.EvAlloc:
+			id := fmt.Sprintf("ept:%#x", e.Addr)
+			if b, ok := sc.Box(id); !ok || !strings.Contains(b.Title[0].S, "(new)") || sc.Highlight.Box != id ||
+				sc.Highlight.Color != render.WrittenFill {
+				t.Errorf("step %d: the new table %s is not shown as written:\n%s", step, id, dump(sc))
+			}
+		case e.Kind == mmu.EvBegin && ev > 0:
+			if s := gridText(gridOf(t, sc)); !strings.Contains(s, "refs: 0 / 24") || !strings.Contains(s, "try ") {
+				t.Errorf("step %d: the retry's grid says %s", step, s)
+			}
+		default:
+			continue
+		}
+		seen[e.Kind] = true
 	}
-	if s := gridText(gridOf(t, sc)); !strings.Contains(s, "×23") {
-		t.Errorf("the grid does not mark the violation at reference 23: %s", s)
-	}
-	sc = at(mmu.EvAlloc, 1)
-	id := fmt.Sprintf("ept:%#x", uint64(newPT))
-	if b, ok := sc.Box(id); !ok || !strings.Contains(b.Title[0].S, "(new)") || sc.Highlight.Box != id ||
-		sc.Highlight.Color != render.WrittenFill {
-		t.Errorf("the new table %s is not shown as written:\n%s", id, dump(sc))
-	}
-	sc = at(mmu.EvBegin, 2)
-	if s := gridText(gridOf(t, sc)); !strings.Contains(s, "refs: 0 / 24") || !strings.Contains(s, "try 2") {
-		t.Errorf("the retry's grid says %s", s)
+	if !seen[mmu.EvFault] || !seen[mmu.EvAlloc] || !seen[mmu.EvBegin] {
+		t.Errorf("the walk on an empty EPT showed only %v", seen)
 	}
 }

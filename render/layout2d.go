@@ -21,11 +21,11 @@ const (
 // (the extent of the header and the guest's walk), from y = 0.
 func layoutTDP(f *focus, left Rect) (host, grid Panel) {
 	x := left.Right() + panelGap
-	gb := gridBox(f.tdp.grid, f.tdp.host.name)
+	gb := gridBox(f.tdp.grid, f.tdp.format.Name)
 	gb.Strip = HostInk
 	gb.Rect = gb.Rect.Offset(x, 0)
 	grid = Panel{ID: "grid", Title: "2D walk", Rect: gb.Rect, Boxes: []Box{gb}}
-	host = Panel{ID: "host", Title: f.tdp.host.name + " tables"}
+	host = Panel{ID: "host", Title: f.tdp.format.Name + " tables"}
 	y := gb.Rect.Bottom() + blockGap
 	head := Text{S: hostHeading(f), X: x, Y: y, Size: hostHeadFont, Font: Prose, Color: Ink}
 	host.Texts = []Text{head}
@@ -45,17 +45,18 @@ func hostHeading(f *focus) string {
 	if t.row > 0 {
 		what = "the guest's " + mmu.TableName(f.mode, t.row)
 	}
+	name := t.format.Name
 	switch {
 	case t.mended && t.hasGPA:
-		return fmt.Sprintf("KVM fills the %s for GPA %s (%s)", t.host.name, t.gpa, what)
-	case t.exit != nil && t.hasGPA:
-		return fmt.Sprintf("The %s does not map GPA %s (%s)", t.host.name, t.gpa, what)
+		return fmt.Sprintf("KVM fills the %s for GPA %s (%s)", name, t.gpa, what)
+	case t.walkFault != nil && t.hasGPA:
+		return fmt.Sprintf("The %s does not map GPA %s (%s)", name, t.gpa, what)
 	case t.hasGPA:
-		return fmt.Sprintf("%s walk of GPA %s, %s", t.host.name, t.gpa, what)
-	case t.host.hasRoot:
-		return fmt.Sprintf("%s root @ HPA %s, %d levels", t.host.name, t.host.root, t.host.levels)
+		return fmt.Sprintf("%s walk of GPA %s, %s", name, t.gpa, what)
+	case t.rooted:
+		return fmt.Sprintf("%s root @ HPA %s, %d levels", name, t.root, t.format.Levels)
 	}
-	return t.host.name + ": no root yet"
+	return name + ": no root yet"
 }
 
 // layoutColumn stacks the chain's boxes at x from y = top, all as wide as

@@ -262,9 +262,10 @@ func checkHostTables(sc *render.Scene, v *mmu.View) []string {
 			bad = append(bad, "host table box with a bad ID "+b.ID)
 			continue
 		}
-		entries := make([]uint64, 512)
-		for i := range entries {
-			entries[i], _ = v.Machine.Mem.Read(mmu.HPA(hpa)+mmu.HPA(8*i), 8)
+		present := make([]bool, 512)
+		for i := range present {
+			e, _ := v.Machine.ReadSPTE(mmu.HPA(hpa) + mmu.HPA(8*i))
+			present[i] = v.Machine.SPTEPresent(e)
 		}
 		next := 0
 		for _, r := range b.Rows {
@@ -273,12 +274,36 @@ func checkHostTables(sc *render.Scene, v *mmu.View) []string {
 			}
 			next = r.Index + r.Count
 			if r.Style == render.RowCollapsed {
-				bad = append(bad, checkFold(b.ID, r, entries)...)
+				bad = append(bad, checkHostFold(b.ID, r, present)...)
 			}
 		}
-		if next != len(entries) {
-			bad = append(bad, fmt.Sprintf("%s: rows account for %d entries of %d", b.ID, next, len(entries)))
+		if next != len(present) {
+			bad = append(bad, fmt.Sprintf("%s: rows account for %d entries of %d", b.ID, next, len(present)))
 		}
 	}
 	return bad
+}
+
+var hostFoldRe = regexp.MustCompile(`^… (\d+) (not present|more, (\d+) present)$`)
+
+// checkHostFold checks a folded run of a host table against what the
+// hardware sees as present.
+func checkHostFold(id string, r render.Row, present []bool) []string {
+	m := hostFoldRe.FindStringSubmatch(r.Texts[len(r.Texts)-1].S)
+	if m == nil {
+		return []string{fmt.Sprintf("%s: fold row %q", id, r.Texts[len(r.Texts)-1].S)}
+	}
+	if n, _ := strconv.Atoi(m[1]); n != r.Count {
+		return []string{fmt.Sprintf("%s: fold says %d, stands for %d", id, n, r.Count)}
+	}
+	n := 0
+	for _, p := range present[r.Index : r.Index+r.Count] {
+		if p {
+			n++
+		}
+	}
+	if (m[2] == "not present") != (n == 0) || (m[3] != "" && m[3] != strconv.Itoa(n)) {
+		return []string{fmt.Sprintf("%s: fold %q, but %d are present", id, m[0], n)}
+	}
+	return nil
 }

@@ -7,154 +7,66 @@ import (
 // The 2D view: when the guest runs on TDP (EPT or NPT), every access is a
 // two-dimensional walk, and the picture adds the host tables on the path
 // of the reference being made, the grid of references, and what KVM does
-// about an EPT violation. tdpFocus gathers that from the trace and the
-// machine, as focus does for the guest walk.
-
-// hostTables describes the vCPU's TDP tables for the picture.
-type hostTables struct {
-	name    string // "EPT" or "NPT"
-	levels  int
-	root    mmu.HPA
-	hasRoot bool
-	ad      bool // accessed and dirty flags are enabled
-}
+// about an EPT violation. tdpFocus gathers that from the trace and from
+// the engine's views of the TDP MMU (mmu/tdp_view.go), as focus does for
+// the guest walk.
 
 // hostLevel is one level of the host tables on the path of a GPA.
 type hostLevel struct {
-	level   int
-	table   mmu.HPA
-	index   int
-	entry   uint64
-	present bool
-	leaf    bool
-	pending bool // a table KVM has allocated and not linked yet
+	mmu.TDPPathLevel
+	pending bool // a table KVM has allocated and not linked yet (Index -1 when no GPA)
 }
 
 // hostTarget is the host entry (or table) the current step is about.
 type hostTarget struct {
-	ok    bool
-	table mmu.HPA
-	level int
-	index int // -1: the table as a whole (a new one)
-	write bool
-	fault bool
-	alloc bool
+	ok        bool
+	table     mmu.HPA
+	level     int
+	index     int  // -1: the table as a whole (new, freed, split)
+	write     bool // the step writes it
+	fault     bool // the walk stopped there: an EPT violation or misconfiguration
+	violation bool // the step is about the violation itself (the exit, KVM's checks)
+	alloc     bool // the step allocates the table
 }
 
 // tdpFocus is what the 2D panels show at one step.
 type tdpFocus struct {
-	host   hostTables
+	format mmu.TDPFormat
+	root   mmu.HPA
+	rooted bool // the vCPU has a valid root
 	grid   *gridModel
 	row    int     // guest level whose GPA the shown host walk translates, -1 when none
 	gpa    mmu.GPA // that GPA
 	hasGPA bool
-	seen   [6]bool          // host levels that host walk has read so far
-	all    bool             // show every table on the path, not only those read
-	exit   *mmu.Event       // the violation that stopped this attempt, once it happened
-	mended bool             // KVM has changed its tables since the violation
-	fresh  map[mmu.HPA]bool // tables KVM allocated in this action
-	path   []hostLevel
-	cur    hostTarget
+	seen   [6]bool // host levels that host walk has read so far
+	all    bool    // show every table on the path, not only those read
+	// walkFault is the processor's report that a translation failed (its
+	// GuestLevel, HostLevel, GPA and code); exit is KVM's side of it, the
+	// VM exit handler's event, once it has run.
+	walkFault *mmu.Event
+	exit      *mmu.Event
+	mended    bool             // KVM has changed its tables since the violation
+	fresh     map[mmu.HPA]bool // tables KVM allocated in this action
+	path      []hostLevel
+	hpa       mmu.HPA // where the path leads, when it ends in a leaf
+	cur       hostTarget
 }
 
-// isHostFault reports whether e is an EPT violation or nested page fault:
-// a VM exit to KVM, not a fault the guest sees.
+// isHostFault reports whether e is the processor stopping a 2D walk (an
+// EPT violation, misconfiguration or nested page fault) or the VM exit
+// that follows: faults the guest never sees.
 func isHostFault(e *mmu.Event) bool {
-	return e.Kind == mmu.EvExit || (e.Kind == mmu.EvFault && (e.TwoD || e.Space == mmu.SpaceHPA))
+	return e.Kind == mmu.EvExit || (e.Kind == mmu.EvFault && e.TwoD)
 }
 
-// isHostEvent reports whether e is about the host tables: a reference of a
-// 2D walk to them, KVM changing them, or a violation.
-func isHostEvent(e *mmu.Event) bool {
+// changesHost reports whether e changes the host tables: KVM allocating,
+// writing, zapping or freeing.
+func changesHost(e *mmu.Event) bool {
 	switch e.Kind {
-	case mmu.EvAlloc, mmu.EvFree, mmu.EvZap, mmu.EvExit:
-		return true
+	case mmu.EvAlloc, mmu.EvFree, mmu.EvZap, mmu.EvWrite:
+		return e.Space == mmu.SpaceHPA
 	}
-	return e.Space == mmu.SpaceHPA || isHostFault(e)
-}
-
-// tdpLevels reports whether tl walks in two dimensions and how many host
-// levels its walks read.
-func tdpLevels(tl *mmu.Timeline) (int, bool) {
-	levels, ok := 0, false
-	for a := range tl.Steps {
-		for i := range tl.Steps[a].Events {
-			e := &tl.Steps[a].Events[i]
-			if e.TwoD || e.Kind == mmu.EvExit || e.Kind == mmu.EvAlloc {
-				ok = true
-			}
-			if isRef(e) {
-				levels = max(levels, e.HostLevel)
-			}
-		}
-	}
-	return levels, ok
-}
-
-// hostTablesOf finds the host tables of vcpu: their root is the table of
-// the first reference of the timeline at the top host level.
-func hostTablesOf(tl *mmu.Timeline, levels int) hostTables {
-	ht := hostTables{name: "EPT", levels: max(levels, 4)}
-	for a := range tl.Steps {
-		for i := range tl.Steps[a].Events {
-			e := &tl.Steps[a].Events[i]
-			if isRef(e) && e.HostLevel == ht.levels && !ht.hasRoot {
-				ht.root, ht.hasRoot = mmu.HPA(e.Table), true
-			}
-		}
-	}
-	return ht
-}
-
-// hostPresent reports whether a host entry maps anything: any of R, W, X
-// for EPT, P for NPT.
-func (ht *hostTables) present(e uint64) bool {
-	if ht.name == "NPT" {
-		return e&1 != 0
-	}
-	return e&7 != 0
-}
-
-// isLeaf reports whether a present host entry at level maps a page.
-func (ht *hostTables) isLeaf(e uint64, level int) bool {
-	return level == 1 || (level <= 3 && e&(1<<7) != 0)
-}
-
-// hostAddrMask keeps bits 51:12 of a host entry: the next table or frame.
-const hostAddrMask = 0x000ffffffffff000
-
-// hostIndex is the index a GPA selects in a host table at level.
-func hostIndex(gpa mmu.GPA, level int) int { return int(uint64(gpa)>>(12+9*uint(level-1))) & 511 }
-
-// pathOf follows the host tables for gpa as they are in m now, from the
-// root down to a leaf or an entry that is not present.
-func (ht *hostTables) pathOf(m *mmu.Machine, gpa mmu.GPA) []hostLevel {
-	if !ht.hasRoot {
-		return nil
-	}
-	var out []hostLevel
-	table := ht.root
-	for level := ht.levels; level >= 1; level-- {
-		hl := hostLevel{level: level, table: table, index: hostIndex(gpa, level)}
-		hl.entry, _ = m.Mem.Read(table+mmu.HPA(hl.index*8), 8)
-		hl.present = ht.present(hl.entry)
-		hl.leaf = hl.present && ht.isLeaf(hl.entry, level)
-		out = append(out, hl)
-		if !hl.present || hl.leaf {
-			break
-		}
-		table = mmu.HPA(hl.entry & hostAddrMask)
-	}
-	return out
-}
-
-// hostTable reads the 512 entries of the host table at hpa.
-func hostTable(m *mmu.Machine, hpa mmu.HPA) []uint64 {
-	out := make([]uint64, 512)
-	for i := range out {
-		out[i], _ = m.Mem.Read(hpa+mmu.HPA(i*8), 8)
-	}
-	return out
+	return false
 }
 
 // attemptOf finds the attempt at an access that event done-1 belongs to:
@@ -175,45 +87,43 @@ func attemptOf(events []mmu.Event, done int) (from, to, try int) {
 	return from, to, max(try, 1)
 }
 
-// tdpFocusAt gathers the 2D view of the step, or nil when the timeline
-// has no two-dimensional walks (the picture is then the native one).
+// tdpFocusAt gathers the 2D view of the step, or nil when the VM does not
+// run on TDP (the picture is then the native one).
 func tdpFocusAt(f *focus, v *mmu.View, tl *mmu.Timeline) *tdpFocus {
-	levels, ok := tdpLevels(tl)
+	format, ok := v.Machine.TDPFormat()
 	if !ok {
 		return nil
 	}
-	t := &tdpFocus{host: hostTablesOf(tl, levels), row: -1}
+	t := &tdpFocus{format: format, row: -1}
+	t.root, t.rooted = v.Machine.TDPRoot(f.vcpu)
 	var all []mmu.Event
 	done := 0
-	if v.Action >= 0 && f.walking {
+	if v.Action >= 0 {
 		all, done = tl.Steps[v.Action].Events, len(v.Events)
 	}
 	from, to, try := attemptOf(all, done)
-	t.grid = newGridModel(f.mode, t.host.levels, all[from:to], done-from, try)
+	t.grid = newGridModel(f.mode, format.Levels, regRowOf(f.mode, format), all[from:to], done-from, try)
+	if !f.walking {
+		t.grid = newGridModel(f.mode, format.Levels, regRowOf(f.mode, format), nil, 0, 1)
+	}
 	t.scan(all[from:done])
-	for i := range all[:done] {
-		if e := &all[i]; e.Kind == mmu.EvAlloc {
-			if t.fresh == nil {
-				t.fresh = map[mmu.HPA]bool{}
-			}
-			t.fresh[mmu.HPA(e.Addr)] = true
-		}
+	t.noteFresh(all[:done])
+	t.cur = t.targetOf(v.Event)
+	if !t.hasGPA {
+		t.gpa, t.hasGPA = t.rowGPA(f)
 	}
-	t.cur = hostTargetOf(v.Event)
-	t.gpa, t.hasGPA = t.rowGPA(f)
-	if t.hasGPA {
-		t.path = t.host.pathOf(v.Machine, t.gpa)
-	} else if t.host.hasRoot {
-		t.path = []hostLevel{{level: t.host.levels, table: t.host.root, index: -1}}
-		t.all = true
-	}
-	t.addPending()
-	if t.cur.fault && t.cur.index < 0 && len(t.path) > 0 {
-		// The violation is the last entry the walk read.
-		last := t.path[len(t.path)-1]
-		t.cur.table, t.cur.level, t.cur.index = last.table, last.level, last.index
-	}
+	t.pathFor(v.Machine, f.vcpu)
 	return t
+}
+
+// regRowOf is the guest level whose entries come from registers in a 2D
+// walk: a PAE guest's PDPTEs on EPT (loaded at MOV to CR3); NPT reads them
+// from memory.
+func regRowOf(mode mmu.PagingMode, format mmu.TDPFormat) int {
+	if mode == mmu.PagingPAE && format.Kind == mmu.TDPEPT {
+		return 3
+	}
+	return 0
 }
 
 // scan follows the attempt so far: the row of the latest reference, the
@@ -222,20 +132,34 @@ func (t *tdpFocus) scan(events []mmu.Event) {
 	for i := range events {
 		e := &events[i]
 		switch {
-		case isRef(e):
+		case isRef(e) && e.HostLevel > 0:
 			if e.GuestLevel != t.row {
 				t.row, t.seen, t.all = e.GuestLevel, [6]bool{}, false
 			}
-			if e.HostLevel > 0 && e.HostLevel < len(t.seen) {
+			if e.HostLevel < len(t.seen) {
 				t.seen[e.HostLevel] = true
 			}
-			if e.HostLevel == 0 {
-				t.all = true // the host walk of this row is complete
-			}
-		case isHostFault(e):
+		case isRef(e):
+			t.row, t.all = e.GuestLevel, true // the guest's entry: its page's host walk is complete
+		case e.Kind == mmu.EvFault && e.TwoD:
+			t.walkFault, t.all = e, true
+			t.row, t.gpa, t.hasGPA = e.GuestLevel, mmu.GPA(e.Addr), true
+		case e.Kind == mmu.EvExit:
 			t.exit, t.all = e, true
-		case t.exit != nil && isHostEvent(e) && e.Kind != mmu.EvRead:
+		case t.walkFault != nil && changesHost(e):
 			t.mended = true
+		}
+	}
+}
+
+// noteFresh remembers the tables KVM allocated in this action.
+func (t *tdpFocus) noteFresh(events []mmu.Event) {
+	for i := range events {
+		if e := &events[i]; e.Kind == mmu.EvAlloc {
+			if t.fresh == nil {
+				t.fresh = map[mmu.HPA]bool{}
+			}
+			t.fresh[mmu.HPA(e.Addr)] = true
 		}
 	}
 }
@@ -267,25 +191,67 @@ func (t *tdpFocus) entryRead(level int) bool {
 // translating reports whether the shown host walk translates the GPA of
 // the guest's table at level and has not finished.
 func (t *tdpFocus) translating(level int) bool {
-	return t.row == level && level > 0 && !t.entryRead(level) && t.exit == nil
+	return t.row == level && level > 0 && !t.entryRead(level) && t.walkFault == nil
 }
 
-// hostTargetOf maps the current event to the host entry or table it is
-// about.
-func hostTargetOf(e *mmu.Event) hostTarget {
+// targetOf maps the current event to the host entry or table it is about.
+func (t *tdpFocus) targetOf(e *mmu.Event) hostTarget {
 	switch {
 	case e == nil:
 		return hostTarget{}
-	case e.Kind == mmu.EvAlloc || e.Kind == mmu.EvFree:
-		return hostTarget{ok: true, table: mmu.HPA(e.Addr), level: e.Level, index: -1, write: true,
-			alloc: e.Kind == mmu.EvAlloc}
-	case e.Space == mmu.SpaceHPA && e.Level > 0:
-		return hostTarget{ok: true, table: mmu.HPA(e.Table), level: e.Level, index: e.Index,
-			write: e.Kind == mmu.EvWrite || e.Kind == mmu.EvZap, fault: isHostFault(e)}
-	case isHostFault(e):
+	case e.Kind == mmu.EvFault && e.TwoD:
 		return hostTarget{ok: true, index: -1, fault: true}
+	case e.Kind == mmu.EvExit:
+		return hostTarget{ok: true, index: -1, violation: true}
+	case e.Space == mmu.SpaceHPA && e.HasEntry:
+		if e.TwoD && e.Kind == mmu.EvWrite {
+			// The processor sets A/D in an entry of the translation of
+			// its row's page: show that page's host walk.
+			t.row, t.all, t.hasGPA = e.GuestLevel, true, false
+		}
+		return hostTarget{ok: true, table: mmu.HPA(e.Table), level: e.Level, index: e.Index,
+			write: e.Kind == mmu.EvWrite || e.Kind == mmu.EvZap}
+	case e.Space == mmu.SpaceHPA && e.Level > 0 && e.Kind != mmu.EvRead && e.Kind != mmu.EvCheck:
+		// A table as a whole: allocated, freed, split, a root's count.
+		return hostTarget{ok: true, table: mmu.HPA(e.Addr), level: e.Level, index: -1,
+			write: e.Kind != mmu.EvSet, alloc: e.Kind == mmu.EvAlloc}
+	case t.walkFault != nil:
+		// KVM's handling of the exit: its checks are about the violation.
+		return hostTarget{ok: true, index: -1, violation: true}
 	}
 	return hostTarget{}
+}
+
+// pathFor computes the host tables to show: the path of the GPA, else of
+// the table the step is about (found among KVM's pages), else the root.
+func (t *tdpFocus) pathFor(m *mmu.Machine, vcpu int) {
+	if !t.hasGPA && t.cur.ok && t.cur.table != 0 {
+		for _, p := range m.TDPPages() {
+			if p.HPA == t.cur.table && !p.Root {
+				t.gpa, t.hasGPA = p.GFN.GPA(), true
+				if t.cur.index >= 0 {
+					t.gpa += mmu.GPA(uint64(t.cur.index) << (12 + 9*uint(p.Level-1)))
+				}
+				t.all = true
+			}
+		}
+	}
+	if t.hasGPA {
+		levels, hpa, _ := m.TDPPath(vcpu, t.gpa)
+		for _, l := range levels {
+			t.path = append(t.path, hostLevel{TDPPathLevel: l})
+		}
+		t.hpa = hpa
+	} else if t.rooted {
+		t.path = []hostLevel{{TDPPathLevel: mmu.TDPPathLevel{Level: t.format.Levels, Table: t.root, Index: -1}}}
+		t.all = true
+	}
+	t.addPending()
+	if t.cur.fault && len(t.path) > 0 {
+		// The walk stopped at the last entry it read.
+		last := t.path[len(t.path)-1]
+		t.cur.table, t.cur.level, t.cur.index = last.Table, last.Level, last.Index
+	}
 }
 
 // addPending shows a table the step is about that is not on the path: one
@@ -295,13 +261,14 @@ func (t *tdpFocus) addPending() {
 		return
 	}
 	for _, hl := range t.path {
-		if hl.table == t.cur.table {
+		if hl.Table == t.cur.table {
 			return
 		}
 	}
-	hl := hostLevel{level: max(t.cur.level, 1), table: t.cur.table, index: -1, pending: true}
+	hl := hostLevel{TDPPathLevel: mmu.TDPPathLevel{Level: max(t.cur.level, 1), Table: t.cur.table, Index: -1},
+		pending: true}
 	if t.hasGPA {
-		hl.index = hostIndex(t.gpa, hl.level)
+		hl.Index = mmu.TDPIndex(t.gpa, hl.Level)
 	}
 	t.path = append(t.path, hl)
 }
