@@ -216,6 +216,18 @@ func machineState(m *Machine) string {
 	for _, v := range m.VCPUs {
 		fmt.Fprintf(&b, "vcpu %d regs %+v pdptrs %x role %s perms %x pkru %x rsvd %x\n", v.ID, v.Regs, v.PDPTRs,
 			v.RootMMU.CPURole, v.RootMMU.permissions, v.RootMMU.pkruMask, v.RootMMU.guestRsvd.mask)
+		fmt.Fprintf(&b, "vcpu %d root_role %s root %s valid %v req_free %v\n", v.ID, v.RootMMU.RootRole,
+			v.RootMMU.Root, v.RootMMU.RootValid, v.ReqFreeObsoleteRoots)
+	}
+	fmt.Fprintf(&b, "memslots generation %d\n", m.slotsGen)
+	if t := m.tdp; t != nil {
+		fmt.Fprintf(&b, "tdp %+v level %d pages %d linked %d\n", t.cfg, t.level, len(t.pages), t.mmuPages)
+		for _, r := range t.roots {
+			fmt.Fprintf(&b, "root %s\n", r.SPT)
+		}
+		for _, sp := range t.sortedPages() {
+			fmt.Fprintf(&b, "sp %+v\n", *sp)
+		}
 	}
 	snap := snapshot(m)
 	keys := make([]HPA, 0, len(snap))

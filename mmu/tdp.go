@@ -229,14 +229,14 @@ func (m *Machine) kvmTDPMMUAllocRoot(v *VCPU) error {
 
 // kvmTDPMMUPutRoot is kvm_tdp_mmu_put_root: drop a reference; the last one
 // unlinks the (invalid) root and frees it after an RCU grace period.
-func (m *Machine) kvmTDPMMUPutRoot(v *VCPU, root *KVMMMUPage, fn string) {
+func (m *Machine) kvmTDPMMUPutRoot(v *VCPU, root *KVMMMUPage, caller string) {
 	root.RootCount--
 	if root.RootCount > 0 {
 		if !m.Quiet {
-			m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: fn, Space: SpaceHPA, Addr: uint64(root.SPT),
+			m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_tdp_mmu_put_root", Space: SpaceHPA, Addr: uint64(root.SPT),
 				Level: root.Role.Level(), VCPU: vcpuID(v), Old: uint64(root.RootCount + 1), New: uint64(root.RootCount),
-				Text: fmt.Sprintf("kvm_tdp_mmu_put_root: the root at HPA %s loses a reference (%d → %d); it stays "+
-					"allocated while a reference remains.", root.SPT, root.RootCount+1, root.RootCount)})
+				Text: fmt.Sprintf("kvm_tdp_mmu_put_root (from %s): the root at HPA %s loses a reference (%d → %d); it "+
+					"stays allocated while a reference remains.", caller, root.SPT, root.RootCount+1, root.RootCount)})
 		}
 		return
 	}
@@ -248,10 +248,11 @@ func (m *Machine) kvmTDPMMUPutRoot(v *VCPU, root *KVMMMUPage, fn string) {
 	}
 	m.tdpMMUFreeSP(root)
 	if !m.Quiet {
-		m.emit(Event{Kind: EvFree, MMU: "root_mmu", Func: fn, Space: SpaceHPA, Addr: uint64(root.SPT),
+		m.emit(Event{Kind: EvFree, MMU: "root_mmu", Func: "kvm_tdp_mmu_put_root", Space: SpaceHPA, Addr: uint64(root.SPT),
 			Level: root.Role.Level(), VCPU: vcpuID(v), Table: uint64(root.SPT),
-			Text: fmt.Sprintf("kvm_tdp_mmu_put_root: the last reference to the invalid root at HPA %s is gone: it "+
-				"leaves tdp_mmu_roots and its page is freed after an RCU grace period (tdp_mmu_free_sp).", root.SPT)})
+			Text: fmt.Sprintf("kvm_tdp_mmu_put_root (from %s): the last reference to the invalid root at HPA %s is gone: "+
+				"it leaves tdp_mmu_roots and its page is freed after an RCU grace period (tdp_mmu_free_sp).",
+				caller, root.SPT)})
 	}
 }
 

@@ -42,7 +42,7 @@ func (m *Machine) doAccessTDP(v *VCPU, a *Access, mode PagingMode, acc uint64, g
 		case retPFFixed, retPFSpurious, retPFRetry:
 			continue
 		case retPFEmulate:
-			return m.x86EmulateInstruction(v, a, mode, acc, w.Fault.Exit, total, try), nil
+			return m.x86EmulateInstruction(v, a, acc, w, total, try), nil
 		default:
 			res := Result{Fault: last, HasRefs: true, Refs: w.Refs, Note: "KVM_RUN fails: kvm_mmu_page_fault returned " +
 				"an error, so the VM stops"}
@@ -130,8 +130,9 @@ func (m *Machine) tdpAccessResult(v *VCPU, a *Access, mode PagingMode, w *GuestW
 // and hands the access to the device model. When the exit was on a guest
 // table outside every memslot, the emulator must walk the guest's tables
 // in software (paging64_gva_to_gpa), which fails there and injects a #PF.
-func (m *Machine) x86EmulateInstruction(v *VCPU, a *Access, mode PagingMode, acc uint64, x *TDPExit, total, try int) Result {
-	res := Result{HasRefs: true}
+func (m *Machine) x86EmulateInstruction(v *VCPU, a *Access, acc uint64, last *GuestWalker, total, try int) Result {
+	x := last.Fault.Exit
+	res := Result{HasRefs: true, Refs: last.Refs}
 	setRefsTotal(&res, total, try)
 	if x.Final {
 		if !m.Quiet {
@@ -152,7 +153,6 @@ func (m *Machine) x86EmulateInstruction(v *VCPU, a *Access, mode PagingMode, acc
 				"walk, so KVM emulates the instruction and its software walker reads the guest's tables.", x.GPA)})
 	}
 	w := m.walkAddrGeneric(v, v.WalkMMU(), a.GVA, acc, SlotTranslator{})
-	res.Refs = w.Refs
 	if w.Fault != nil {
 		res.Fault = w.Fault
 		res.Note = "KVM's emulator injects the #PF (kvm_inject_emulated_page_fault)"

@@ -47,31 +47,8 @@ func (m *Machine) handleEPTViolation(v *VCPU, x *TDPExit) retPF {
 // building instead of the qualification, so PFERR_GUEST_FINAL/PAGE are
 // never set there; TDPConfig.GVAValidFix runs the fixed version.
 func (m *Machine) vmxHandleEPTViolation(v *VCPU, gpa GPA, q uint64) retPF {
-	var ec uint64
-	if q&EPTViolationAccRead != 0 {
-		ec |= PFErrUser
-	}
-	if q&EPTViolationAccWrite != 0 {
-		ec |= PFErrWrite
-	}
-	if q&EPTViolationAccInstr != 0 {
-		ec |= PFErrFetch
-	}
-	if q&(EPTViolationProtRead|EPTViolationProtWrite|EPTViolationProtExec) != 0 {
-		ec |= PFErrPresent
-	}
 	fix := m.tdp.cfg.GVAValidFix
-	gvaValid := ec&EPTViolationGVAIsValid != 0 // as 6.16 writes it: never true
-	if fix {
-		gvaValid = q&EPTViolationGVAIsValid != 0
-	}
-	if gvaValid {
-		if q&EPTViolationGVATranslated != 0 {
-			ec |= PFErrGuestFinal
-		} else {
-			ec |= PFErrGuestPage
-		}
-	}
+	ec := eptViolationErrorCode(q, fix)
 	if !m.Quiet {
 		note := "6.16 tests bit 7 (GVA valid) in the error code it is building rather than in the exit qualification, " +
 			"so neither PFERR_GUEST_FINAL nor PFERR_GUEST_PAGE is set (d0164c161923, in 6.18-rc5, fixes the test)"
@@ -90,6 +67,36 @@ func (m *Machine) vmxHandleEPTViolation(v *VCPU, gpa GPA, q uint64) retPF {
 				present, note)})
 	}
 	return m.kvmMMUPageFault(v, gpa, ec)
+}
+
+// eptViolationErrorCode is the error code __vmx_handle_ept_violation
+// derives from an exit qualification; fix selects d0164c161923.
+func eptViolationErrorCode(q uint64, fix bool) uint64 {
+	var ec uint64
+	if q&EPTViolationAccRead != 0 {
+		ec |= PFErrUser
+	}
+	if q&EPTViolationAccWrite != 0 {
+		ec |= PFErrWrite
+	}
+	if q&EPTViolationAccInstr != 0 {
+		ec |= PFErrFetch
+	}
+	if q&(EPTViolationProtRead|EPTViolationProtWrite|EPTViolationProtExec) != 0 {
+		ec |= PFErrPresent
+	}
+	gvaValid := ec&EPTViolationGVAIsValid != 0 // as 6.16 writes it: never true
+	if fix {
+		gvaValid = q&EPTViolationGVAIsValid != 0
+	}
+	if gvaValid {
+		if q&EPTViolationGVATranslated != 0 {
+			ec |= PFErrGuestFinal
+		} else {
+			ec |= PFErrGuestPage
+		}
+	}
+	return ec
 }
 
 // handleEPTMisconfig is handle_ept_misconfig: no fast-MMIO handler
