@@ -96,7 +96,7 @@ func TestKVMMMUMaxMappingLevel(t *testing.T) {
 		{"host 4K", Memslot{BaseGFN: 0, NPages: 1 << 20, BasePFN: 0}, 5, 1, "4 KiB pages"},
 		{"host 2M", Memslot{BaseGFN: 0, NPages: 1 << 20, BasePFN: 0, HostPageSize: 2 << 20}, 5, 2, "2 MiB pages"},
 		{"host 1G", Memslot{BaseGFN: 0, NPages: 1 << 20, BasePFN: 0, HostPageSize: 1 << 30}, 5, 3, "1 GiB pages"},
-		{"GPA and host misaligned", Memslot{BaseGFN: 1, NPages: 1 << 20, BasePFN: 0, HostPageSize: 1 << 30}, 2*g2m, 1,
+		{"GPA and host misaligned", Memslot{BaseGFN: 1, NPages: 1 << 20, BasePFN: 0, HostPageSize: 1 << 30}, 2 * g2m, 1,
 			"aligned alike"},
 		{"1G page sticks out of the slot", Memslot{BaseGFN: g2m, NPages: uint64(4 * g2m), BasePFN: PFN(g2m), HostPageSize: 1 << 30},
 			g2m + 5, 2, "1 GiB pages"},
