@@ -112,7 +112,7 @@ func hostRow(f *focus, hl hostLevel, entries []uint64, p entryPick, onPath, cur 
 	e := entries[p.index]
 	row := rowSpec{style: RowNormal, level: hl.Level, index: p.index, count: 1,
 		cells: []cell{{fmt.Sprint(p.index), Mono, Ink, true}, {hexVal(e), Mono, Ink, false},
-			{f.machine.DecodeSPTE(e, hl.Level), Mono, MutedInk, false}}}
+			{hostFlags(f.machine, e, hl.Level), Mono, MutedInk, false}}}
 	if onPath && p.index == hl.Index {
 		row.onPath = true
 		row.style, row.marker, row.fill = RowPath, "→", HostTint
@@ -124,6 +124,19 @@ func hostRow(f *focus, hl hostLevel, entries []uint64, p entryPick, onPath, cur 
 	return row
 }
 
+// hostFlags decodes an SPTE for its row; an entry the hardware sees as
+// not present is just that (its value shows the rest: SHADOW_NONPRESENT_VALUE
+// is bit 63, suppress #VE).
+func hostFlags(m *mmu.Machine, e uint64, level int) string {
+	if !m.SPTEPresent(e) && !m.IsMMIOSPTE(e) {
+		if e == 0 {
+			return "empty"
+		}
+		return "not present"
+	}
+	return m.DecodeSPTE(e, level)
+}
+
 // frameSpec is the host frame the leaf maps: the end of a host walk, and
 // the link from the host tables back to the guest's table (or page).
 func frameSpec(f *focus) *boxSpec {
@@ -131,8 +144,11 @@ func frameSpec(f *focus) *boxSpec {
 	s := &boxSpec{id: "hostframe", kind: BoxMemory, title: "HPA " + t.hpa.String(), titleInk: Ink,
 		titleBG: LevelTint(max(t.row, 0)), fill: BoxFill, border: LevelInk(max(t.row, 0)), borderW: 1.5}
 	what := "the data page"
-	if t.row > 0 {
+	switch {
+	case t.row > 0:
 		what = "the guest's " + mmu.TableName(f.mode, t.row)
+	case t.row < 0:
+		what = "guest memory"
 	}
 	s.rows = append(s.rows, rowSpec{index: -1, count: 1, cells: []cell{{"holds", MonoBold, Ink, false},
 		{what, Prose, Ink, false}}})

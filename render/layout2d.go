@@ -6,31 +6,30 @@ import (
 	"mmuviz/mmu"
 )
 
-// Placing the 2D view: the guest's walk keeps its place at the left; the
-// host column (the grid of references on top, the host tables of the
-// current reference under it) stands to its right. The host tables are one
+// Placing the 2D view: the guest's walk keeps its place at the top left
+// and the grid of references goes under it; the host tables stand to the
+// right from the top, as tall as they need. The host tables are one
 // column of boxes of one width, each arrow leaving its row at the right
 // edge and running down the right-hand side into the next box's title.
 
 const (
-	panelGap   = 40.0 // between the guest's walk and the host column
+	panelGap   = 40.0 // between the guest's side and the host column
 	hostGutter = 16.0 // right of the host column, where its arrows run
 )
 
-// layoutTDP lays out the grid and the host tables to the right of left
-// (the extent of the header and the guest's walk), from y = 0.
+// layoutTDP lays out the grid under left (the extent of the header and
+// the guest's walk) and the host tables to the right of both, from y = 0.
 func layoutTDP(f *focus, left Rect) (host, grid Panel) {
-	x := left.Right() + panelGap
 	gb := gridBox(f.tdp.grid, f.tdp.format.Name)
 	gb.Strip = HostInk
-	gb.Rect = gb.Rect.Offset(x, 0)
+	gb.Rect = gb.Rect.Offset(left.X, left.Bottom()+blockGap)
 	grid = Panel{ID: "grid", Title: "2D walk", Rect: gb.Rect, Boxes: []Box{gb}}
+	x := max(left.Right(), gb.Rect.Right()) + panelGap
 	host = Panel{ID: "host", Title: f.tdp.format.Name + " tables"}
-	y := gb.Rect.Bottom() + blockGap
-	head := Text{S: hostHeading(f), X: x, Y: y, Size: hostHeadFont, Font: Prose, Color: Ink}
+	head := Text{S: hostHeading(f), X: x, Y: 0, Size: hostHeadFont, Font: Prose, Color: Ink}
 	host.Texts = []Text{head}
-	ext := layoutColumn(&host, hostChain(f), x, y+LineHeight(hostHeadFont)+6)
-	host.Rect = ext.Union(Rect{x, y, TextWidth(head.S, Prose, hostHeadFont), LineHeight(hostHeadFont)})
+	ext := layoutColumn(&host, hostChain(f), x, LineHeight(hostHeadFont)+6)
+	host.Rect = ext.Union(Rect{x, 0, TextWidth(head.S, Prose, hostHeadFont), LineHeight(hostHeadFont)})
 	return host, grid
 }
 
@@ -47,6 +46,8 @@ func hostHeading(f *focus) string {
 	}
 	name := t.format.Name
 	switch {
+	case t.hasGPA && t.row < 0:
+		return fmt.Sprintf("KVM and the %s for GPA %s", name, t.gpa)
 	case t.mended && t.hasGPA:
 		return fmt.Sprintf("KVM fills the %s for GPA %s (%s)", name, t.gpa, what)
 	case t.walkFault != nil && t.hasGPA:

@@ -62,6 +62,9 @@ func checkScene(sc *render.Scene, v *mmu.View) []string {
 	bad = append(bad, checkHighlight(sc, v)...)
 	bad = append(bad, checkTables(sc, v)...)
 	bad = append(bad, checkHostTables(sc, v)...)
+	if v.Machine.TDPEnabled() {
+		bad = append(bad, checkGrid(sc, v)...)
+	}
 	if v.Event != nil && v.Event.Kind == mmu.EvFault && !hasKind(sc, render.BoxFault) {
 		add("fault step without a fault box")
 	}

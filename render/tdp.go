@@ -109,11 +109,38 @@ func tdpFocusAt(f *focus, v *mmu.View, tl *mmu.Timeline) *tdpFocus {
 	t.scan(all[from:done])
 	t.noteFresh(all[:done])
 	t.cur = t.targetOf(v.Event)
-	if !t.hasGPA {
+	switch {
+	case t.hasGPA:
+	case f.walking:
 		t.gpa, t.hasGPA = t.rowGPA(f)
+	default:
+		t.gpa, t.hasGPA = kvmGPA(v, tl)
+		t.all = t.hasGPA
 	}
 	t.pathFor(v.Machine, f.vcpu)
 	return t
+}
+
+// kvmGPA is the GPA an action of KVM's (not a guest access) is at: the
+// latest guest-physical address its events name, else the action's own.
+func kvmGPA(v *mmu.View, tl *mmu.Timeline) (mmu.GPA, bool) {
+	for i := len(v.Events) - 1; i >= 0; i-- {
+		if e := &v.Events[i]; e.Space == mmu.SpaceGPA {
+			return mmu.GPA(e.Addr), true
+		}
+	}
+	if v.Action < 0 {
+		return 0, false
+	}
+	switch a := tl.Steps[v.Action].Action.(type) {
+	case *mmu.PrintSPTE:
+		return a.GPA, true
+	case *mmu.PreFault:
+		return a.GPA, true
+	case *mmu.ZapGFNRange:
+		return a.GPA, true
+	}
+	return 0, false
 }
 
 // regRowOf is the guest level whose entries come from registers in a 2D

@@ -51,7 +51,7 @@ func whatGPA(f *focus, wf *mmu.Event) string {
 // (final translation) or a guest paging structure's.
 func eptViolationLines(f *focus, wf *mmu.Event) [][3]string {
 	q := wf.New
-	out := [][3]string{{"qual", hexVal(q), "the exit qualification"}}
+	out := [][3]string{{"qual", hexVal(q), "exit qualification"}}
 	var acc []string
 	for i, n := range []string{"read", "write", "fetch"} {
 		if q&(1<<uint(i)) != 0 {
@@ -60,21 +60,21 @@ func eptViolationLines(f *focus, wf *mmu.Event) [][3]string {
 	}
 	access := strings.Join(acc, " + ")
 	if wf.GuestLevel > 0 && q&mmu.EPTViolationAccWrite != 0 {
-		access += " (A/D on: table reads count as writes)"
+		access += " (A/D: a table read)"
 	}
-	out = append(out, [3]string{"2:0", fmt.Sprintf("%03b", q&7), "access: " + access})
-	allowed := "R W X = 0 0 0: not present"
+	out = append(out, [3]string{"2:0", fmt.Sprintf("%03b", q&7), access})
+	allowed := "R W X: none, not present"
 	if q&0x38 != 0 {
-		allowed = fmt.Sprintf("R W X = %d %d %d: present, too few rights", q>>3&1, q>>4&1, q>>5&1)
+		allowed = fmt.Sprintf("R W X = %d %d %d: too few", q>>3&1, q>>4&1, q>>5&1)
 	}
 	out = append(out, [3]string{"5:3", fmt.Sprintf("%03b", q>>3&7), allowed})
 	switch {
 	case q&mmu.EPTViolationGVAIsValid == 0:
 		out = append(out, [3]string{"7", "0", "no linear address"})
 	case q&mmu.EPTViolationGVATranslated != 0:
-		out = append(out, [3]string{"7,8", "1,1", "GVA valid; final translation"})
+		out = append(out, [3]string{"7,8", "1,1", "GVA valid; the final GPA"})
 	default:
-		out = append(out, [3]string{"7,8", "1,0", "GVA valid; a guest paging structure"})
+		out = append(out, [3]string{"7,8", "1,0", "GVA valid; a guest table"})
 	}
 	return append(out, [3]string{"GPA", mmu.GPA(wf.Addr).String(), whatGPA(f, wf)})
 }
@@ -91,12 +91,12 @@ func npfLines(f *focus, wf *mmu.Event) [][3]string {
 	if ec&mmu.PFErrWrite != 0 {
 		out = append(out, [3]string{"W", "1", "a write"})
 	}
-	out = append(out, [3]string{"U", "1", "NPT sees every guest access as a user access"})
+	out = append(out, [3]string{"U", "1", "NPT: every access is a user's"})
 	if ec&mmu.PFErrGuestFinal != 0 {
-		out = append(out, [3]string{"bit 32", "1", "GUEST_FINAL: the access's own GPA"})
+		out = append(out, [3]string{"32", "1", "GUEST_FINAL: the final GPA"})
 	}
 	if ec&mmu.PFErrGuestPage != 0 {
-		out = append(out, [3]string{"bit 33", "1", "GUEST_PAGE: a guest paging structure"})
+		out = append(out, [3]string{"33", "1", "GUEST_PAGE: a guest table"})
 	}
 	return append(out, [3]string{"info2", mmu.GPA(wf.Addr).String(), whatGPA(f, wf)})
 }
@@ -111,7 +111,7 @@ func misconfigLines(f *focus, wf *mmu.Event) [][3]string {
 	if i := strings.Index(why, ". The processor"); i >= 0 {
 		why = why[:i+1]
 	}
-	for _, w := range Wrap(why, Prose, rowFont, 300) {
+	for _, w := range Wrap(why, Prose, rowFont, 260) {
 		out = append(out, [3]string{"", "", w})
 	}
 	return out
