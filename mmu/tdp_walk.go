@@ -1,6 +1,9 @@
 package mmu
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // The two-dimensional walk: with EPT or NPT the processor itself walks the
 // guest's tables, and every guest-physical address it uses on the way (each
@@ -249,25 +252,28 @@ func (h *hwWalk) emitRead(m *Machine, gpa GPA, glevel, level, idx int, table, eh
 		return
 	}
 	t := m.tdp
-	what := "the final GPA"
-	if glevel > 0 {
-		what = "the guest's " + TableName(PagingMode(m.VCPUs[h.v.ID].WalkMMU().CPURole.Base.Level()), glevel)
+	var b strings.Builder
+	b.Grow(200)
+	if level == t.level {
+		what := "the final GPA"
+		if glevel > 0 {
+			what = "the guest's " + TableName(Paging4, glevel)
+		}
+		b.WriteString("The processor translates GPA " + gpa.String() + " (" + what + ") through " + t.cfg.Kind.String() + ": ")
 	}
 	lo := PageShift + 9*(level-1)
-	s := fmt.Sprintf("GPA bits %d:%d = %d index the %s at HPA %s; its entry at HPA %s is %s (%s)",
-		lo+8, lo, idx, t.tableWord(level), table, eh, hex(e), t.decode(e, level))
-	if level == t.level {
-		s = fmt.Sprintf("The processor translates GPA %s (%s) through %s: ", gpa, what, t.cfg.Kind) + s
-	}
+	b.WriteString("GPA bits " + itoa(lo+8) + ":" + itoa(lo) + " = " + itoa(idx) + " index the " + t.tableWord(level) +
+		" at HPA " + table.String() + "; its entry at HPA " + eh.String() + " is " + hex(e) + " (" + t.decode(e, level) + ")")
 	switch {
 	case !t.present(e):
-		s += ": not present."
+		b.WriteString(": not present.")
 	case level == 1 || e&PTPageSize != 0:
-		s += fmt.Sprintf(": it maps a %s page at HPA %s.", levelPageName(level),
-			HPA(e&eptAddrMask&^(uint64(PageSize)<<(9*uint(level-1))-1)))
+		b.WriteString(": it maps a " + levelPageName(level) + " page at HPA " +
+			HPA(e&eptAddrMask&^(uint64(PageSize)<<(9*uint(level-1))-1)).String() + ".")
 	default:
-		s += fmt.Sprintf(": the next %s table is at HPA %s.", t.cfg.Kind, HPA(e&eptAddrMask))
+		b.WriteString(": the next " + t.cfg.Kind.String() + " table is at HPA " + HPA(e&eptAddrMask).String() + ".")
 	}
+	s := b.String()
 	m.emit(Event{Kind: EvRead, MMU: "root_mmu", Func: "cpu", Space: SpaceHPA, Addr: uint64(eh), Level: level,
 		Index: idx, HasEntry: true, Old: e, New: e, VCPU: h.v.ID, GVA: h.gva, HPA: eh, HasHPA: true,
 		Table: uint64(table), Size: 8, TwoD: true, GuestLevel: glevel, HostLevel: level, Ref: h.ref(m), Text: s})

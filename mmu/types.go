@@ -1,6 +1,6 @@
 package mmu
 
-import "fmt"
+import "strconv"
 
 // Page geometry shared by every paging mode.
 const (
@@ -45,8 +45,9 @@ func (a HPA) String() string { return hex(uint64(a)) }
 func (f GFN) String() string { return hex(uint64(f)) }
 func (p PFN) String() string { return hex(uint64(p)) }
 
-// hex formats v the way the trace prints every address and value.
-func hex(v uint64) string { return fmt.Sprintf("%#x", v) }
+// hex formats v the way the trace prints every address and value: 0x and
+// lower-case digits (what %#x gives, without fmt's cost).
+func hex(v uint64) string { return "0x" + strconv.FormatUint(v, 16) }
 
 // Hex formats v as the trace does: lower-case hexadecimal with a 0x prefix.
 func Hex(v uint64) string { return hex(v) }

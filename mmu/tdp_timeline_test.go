@@ -1,0 +1,177 @@
+package mmu
+
+import (
+	"bytes"
+	"testing"
+)
+
+// tdpScript exercises everything a TDP timeline must restore: faults that
+// allocate tables, huge pages, MMIO, a zap, a prefault, a memslot removal
+// (which frees the tables and later the root) and prints.
+func tdpScript() []Action {
+	acc := func(gva GVA, k AccessKind) Action { return &Access{GVA: gva, Kind: k, User: true} }
+	return []Action{
+		acc(0x400123, AccessRead),
+		acc(0x400123, AccessWrite),
+		acc(0x7fe123, AccessRead),
+		acc(0x40000123, AccessRead),
+		acc(0x80000123, AccessWrite),
+		&ZapGFNRange{GPA: 0x200000, Size: 2 << 20},
+		acc(0x400123, AccessRead),
+		&PrintSPTE{GPA: 0x200000},
+		&PreFault{GPA: 0x1000000, Size: 16 << 10},
+		&RemoveMemslot{ID: 1},
+		acc(0x400123, AccessRead),
+		acc(0x40000123, AccessWrite),
+		&RemoveMemslot{ID: 2, SlotZapOnly: true},
+		acc(0x80000123, AccessRead),
+		acc(0xc0123456, AccessFetch),
+	}
+}
+
+// TestTDPTimelineSeek: Seek(k) for every step of a TDP script equals
+// running the script step by step: at the end of each action, the machine
+// after it; in the middle, the machine as an independent replay observed
+// it at that event (so a clone taken mid-action must not share state that
+// the rest of the action changes).
+func TestTDPTimelineSeek(t *testing.T) {
+	script := tdpScript()
+	base := hugeEnv(t).m
+	initial := machineState(base)
+	tl := NewTimeline(base, script)
+	if tl.Err != nil {
+		t.Fatal(tl.Err)
+	}
+	if machineState(base) != initial {
+		t.Fatal("NewTimeline changed the machine it was given")
+	}
+	// Mid-action states are compared at every fifth event, which is
+	// enough to catch shared state and keeps the test fast.
+	const every = 5
+	cur := hugeEnv(t).m
+	var before []*Machine
+	var during []map[int]string // during[a][i]: the state right after event i of action a
+	for _, a := range script {
+		before = append(before, cur.Clone())
+		states := map[int]string{}
+		cur.observe = func(m *Machine, i int) {
+			if i%every == 0 {
+				states[i] = machineState(m)
+			}
+		}
+		if _, err := cur.Do(a); err != nil {
+			t.Fatal(err)
+		}
+		cur.observe = nil
+		during = append(during, states)
+	}
+	before = append(before, cur)
+	j1, _ := traceBytes(t, tl.Steps)
+	j2, _ := traceBytes(t, runScript(t, hugeEnv(t).m, script))
+	if !bytes.Equal(j1, j2) {
+		t.Fatal("the timeline's trace differs from running the script")
+	}
+	for k := 0; k < tl.Len(); k++ {
+		a, ev := tl.Locate(k)
+		last := a < 0 || ev == len(tl.Steps[a].Events)-1 || len(tl.Steps[a].Events) == 0
+		if !last && ev%every != 0 {
+			continue
+		}
+		v, err := tl.Seek(k)
+		if err != nil {
+			t.Fatalf("Seek(%d): %v", k, err)
+		}
+		got := machineState(v.Machine)
+		switch {
+		case a < 0:
+			if got != initial {
+				t.Fatal("step 0 is not the initial state")
+			}
+		case last:
+			if got != machineState(before[a+1]) {
+				t.Fatalf("Seek(%d), the end of action %d (%T), differs from running the script", k, a, script[a])
+			}
+		default:
+			if got != during[a][ev] {
+				t.Fatalf("Seek(%d), event %d of action %d (%T: %s), differs from the replay", k, ev, a, script[a],
+					tl.Steps[a].Events[ev].Text)
+			}
+		}
+	}
+	// Clones are independent: changing one changes nothing in the other.
+	c := cur.Clone()
+	if _, err := c.Do(&Access{GVA: 0x400123, Kind: AccessWrite}); err != nil {
+		t.Fatal(err)
+	}
+	if machineState(cur) != machineState(before[len(script)]) {
+		t.Fatal("running a clone changed the original")
+	}
+}
+
+// TestTDPBadActions: malformed TDP actions are errors, never panics, and
+// leave the machine as it was.
+func TestTDPBadActions(t *testing.T) {
+	cases := []struct {
+		name string
+		a    Action
+		tdp  bool
+		want string
+	}{
+		{"nil *RemoveMemslot", (*RemoveMemslot)(nil), true, "nil"},
+		{"nil *ZapGFNRange", (*ZapGFNRange)(nil), true, "nil"},
+		{"nil *PreFault", (*PreFault)(nil), true, "nil"},
+		{"nil *PrintSPTE", (*PrintSPTE)(nil), true, "nil"},
+		{"no such memslot", &RemoveMemslot{ID: 7}, true, "no memslot 7"},
+		{"zap without TDP", &ZapGFNRange{GPA: 0, Size: PageSize}, false, "needs EPT or NPT"},
+		{"zap of nothing", &ZapGFNRange{GPA: 0, Size: 0}, true, "page-aligned"},
+		{"unaligned zap", &ZapGFNRange{GPA: 0x10, Size: PageSize}, true, "page-aligned"},
+		{"prefault without TDP", &PreFault{GPA: 0, Size: PageSize}, false, "needs EPT or NPT"},
+		{"prefault of MMIO", &PreFault{GPA: 0xfee00000, Size: PageSize}, true, "ENOENT"},
+		{"prefault wrapping", &PreFault{GPA: 0xfffffffffffff000, Size: 2 * PageSize}, true, "page-aligned"},
+		{"prefault on vCPU 3", &PreFault{VCPU: 3, GPA: 0, Size: PageSize}, true, "no vCPU 3"},
+		{"print spte without TDP", &PrintSPTE{GPA: 0}, false, "needs EPT or NPT"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newTestEnv(t, Paging4, DefaultConfig())
+			e.load()
+			if c.tdp {
+				if err := e.m.EnableTDP(ept4); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := machineState(e.m)
+			mustNotPanic(t, c.name, func() {
+				st, err := e.m.Do(c.a)
+				if err == nil || !bytesContains(err.Error(), c.want) {
+					t.Fatalf("error %v, want %q (%s)", err, c.want, ResultString(st.Result))
+				}
+			})
+			if c.want != "ENOENT" && machineState(e.m) != before {
+				t.Error("a refused action changed the machine")
+			}
+		})
+	}
+	m, _ := NewMachine(DefaultConfig(), 1)
+	for _, f := range []func() error{
+		func() error { return m.SetTDPEntry(0, 0, 1, 0) },
+		func() error { return m.Prefault(0, 0, PageSize) },
+	} {
+		if err := f(); err == nil {
+			t.Error("a TDP setup call on a machine without TDP succeeded")
+		}
+	}
+	if err := m.EnableTDP(ept4); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		gpa   GPA
+		level int
+	}{{0, 0}, {0, 5}, {1 << 50, 1}} {
+		if err := m.SetTDPEntry(0, c.gpa, c.level, 0); err == nil {
+			t.Errorf("SetTDPEntry(%s, %d) succeeded", c.gpa, c.level)
+		}
+	}
+}
+
+func bytesContains(s, sub string) bool { return bytes.Contains([]byte(s), []byte(sub)) }
