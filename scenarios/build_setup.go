@@ -95,8 +95,12 @@ func (b *builder) memslot(c *call) error {
 		return Errorf(hpa.Value.Pos, "memslot: the slot would end beyond host memory (%s; see machine host-memory=)",
 			sizeWord(mem))
 	}
+	hp, err := hostPage(c)
+	if err != nil {
+		return err
+	}
 	err = m.AddMemslot(mmu.Memslot{ID: int(id.Value.Num), BaseGFN: mmu.GPA(gpa.Value.Num).GFN(),
-		NPages: n / mmu.PageSize, BasePFN: mmu.HPA(hpa.Value.Num).PFN()})
+		NPages: n / mmu.PageSize, BasePFN: mmu.HPA(hpa.Value.Num).PFN(), HostPageSize: hp})
 	if err != nil {
 		return Errorf(c.Pos, "memslot: %v", err)
 	}

@@ -120,6 +120,9 @@ var regKeys = []param{
 
 var accessWords = []string{"user", "supervisor", "implicit"}
 
+// onOffWords are the values of an on/off switch.
+var onOffWords = []string{"on", "off"}
+
 // regWords are the registers print accepts.
 var regWords = []string{"cr0", "cr3", "cr4", "efer", "pkru", "rflags"}
 
@@ -138,11 +141,27 @@ func init() {
 			build: (*builder).machineCmd},
 		{name: "vcpus", phase: setupPhase, usage: "vcpus N",
 			pos: []param{{what: "number of vCPUs", kinds: kNum, required: true}}, build: (*builder).vcpus},
-		{name: "memslot", phase: setupPhase, usage: "memslot ID gpa=ADDR size=SIZE hpa=ADDR",
+		{name: "memslot", phase: setupPhase, usage: "memslot ID gpa=ADDR size=SIZE hpa=ADDR [host-page=4K|2M|1G]",
 			pos: []param{{what: "memslot ID", kinds: kNum, required: true}},
 			keys: []param{{what: "gpa", kinds: kNum, required: true}, {what: "size", kinds: kNum, required: true},
-				{what: "hpa", kinds: kNum, required: true}},
+				{what: "hpa", kinds: kNum, required: true}, {what: "host-page", kinds: kNum}},
 			build: (*builder).memslot},
+		{name: "tdp", phase: setupPhase,
+			usage: "tdp ept|npt [levels=4|5] [ad=on|off] [exec-only=on|off] [gva-fix=on|off]",
+			pos:   []param{{what: "kind of TDP", kinds: kIdent, required: true, words: []string{"ept", "npt"}}},
+			keys: []param{{what: "levels", kinds: kNum}, {what: "ad", kinds: kIdent, words: onOffWords},
+				{what: "exec-only", kinds: kIdent, words: onOffWords}, {what: "gva-fix", kinds: kIdent, words: onOffWords}},
+			build: (*builder).tdpCmd},
+		{name: "prefault", phase: setupPhase | scriptPhase, usage: "prefault GPA [size=SIZE] [vcpu=N]",
+			pos:   []param{{what: "GPA", kinds: kNum, required: true}},
+			keys:  []param{{what: "size", kinds: kNum}, vcpuKey},
+			build: (*builder).prefault},
+		{name: "tdp-entry", phase: setupPhase,
+			usage: "tdp-entry GPA level=N (value=RAW | addr=HPA [flags=r,w,x,ipat,ps,a,d,ve | p,w,u,a,d,ps,nx] [memtype=N]) [vcpu=N]",
+			pos:   []param{{what: "GPA", kinds: kNum, required: true}},
+			keys: []param{{what: "level", kinds: kNum, required: true}, {what: "value", kinds: kNum}, {what: "addr", kinds: kNum},
+				{what: "flags", kinds: kNames}, {what: "memtype", kinds: kNum}, vcpuKey},
+			build: (*builder).tdpEntry},
 		{name: "paging", phase: setupPhase,
 			usage: "paging off|level2|pae|level4|level5 [vcpu=N] [pool=GPA] [pool-size=SIZE]",
 			pos: []param{{what: "paging mode", kinds: kIdent, required: true,
@@ -173,7 +192,15 @@ func init() {
 			pos:   []param{{what: "GPA", kinds: kNum, required: true}, {what: "value", kinds: kNum, required: true}},
 			keys:  []param{{what: "size", kinds: kNum}, vcpuKey},
 			build: (*builder).guestWrite},
-		{name: "print", phase: scriptPhase, usage: "print entry GVA level=N | print gpa ADDR [size=N] | print REG",
+		{name: "memslot-remove", phase: scriptPhase, usage: "memslot-remove ID [zap=all|slot]",
+			pos:   []param{{what: "memslot ID", kinds: kNum, required: true}},
+			keys:  []param{{what: "zap", kinds: kIdent, words: []string{"all", "slot"}}},
+			build: (*builder).memslotRemove},
+		{name: "zap", phase: scriptPhase, usage: "zap gpa=ADDR [size=SIZE]",
+			keys:  []param{{what: "gpa", kinds: kNum, required: true}, {what: "size", kinds: kNum}},
+			build: (*builder).zapCmd},
+		{name: "print", phase: scriptPhase,
+			usage: "print entry GVA level=N | print gpa ADDR [size=N] | print spte GPA | print REG",
 			subs: []*cmdSpec{
 				{name: "print", usage: "print entry GVA level=N [vcpu=N]",
 					pos: []param{{what: "what to print", kinds: kIdent, required: true, words: []string{"entry"}},
@@ -183,6 +210,10 @@ func init() {
 					pos: []param{{what: "what to print", kinds: kIdent, required: true, words: []string{"gpa"}},
 						{what: "GPA", kinds: kNum, required: true}},
 					keys: []param{{what: "size", kinds: kNum}}, build: (*builder).printGPA},
+				{name: "print", usage: "print spte GPA [vcpu=N]",
+					pos: []param{{what: "what to print", kinds: kIdent, required: true, words: []string{"spte"}},
+						{what: "GPA", kinds: kNum, required: true}},
+					keys: []param{vcpuKey}, build: (*builder).printSPTE},
 				{name: "print", usage: "print cr0|cr3|cr4|efer|pkru|rflags [vcpu=N]",
 					pos:  []param{{what: "what to print", kinds: kIdent, required: true, words: regWords}},
 					keys: []param{vcpuKey}, build: (*builder).printReg},

@@ -135,8 +135,10 @@ func coverage(steps []mmu.Step) map[string]bool {
 					got["protection"] = true
 				}
 			}
+			tdpCoverage(got, st)
 			for _, e := range st.Events {
-				if e.Func == "update_accessed_dirty_bits" && e.New&mmu.PTDirty != 0 && e.Old&mmu.PTDirty == 0 {
+				guestAD := e.Func == "update_accessed_dirty_bits" || (e.Func == "cpu" && e.Kind == mmu.EvWrite && e.Space == mmu.SpaceGPA)
+				if guestAD && e.New&mmu.PTDirty != 0 && e.Old&mmu.PTDirty == 0 {
 					got["sets D"] = true
 				}
 				for _, size := range []string{"4 MiB", "2 MiB", "1 GiB"} {
@@ -155,9 +157,46 @@ func coverage(steps []mmu.Step) map[string]bool {
 			if a.Reg == mmu.RegCR0 || a.Reg == mmu.RegCR3 || a.Reg == mmu.RegCR4 || a.Reg == mmu.RegEFER {
 				got["CR write"] = true
 			}
+		case *mmu.RemoveMemslot:
+			got["memslot-remove"] = true
+			tdpCoverage(got, st)
+		case *mmu.ZapGFNRange:
+			got["zap"] = true
 		}
 	}
 	return got
+}
+
+// tdpCoverage notes what a step shows of two-dimensional paging: VM exits
+// (and #NPF error codes), KVM allocating and freeing tables, MMIO
+// emulation, the processor setting EPT/NPT A/D bits, and guest page
+// faults that cause no exit.
+func tdpCoverage(got map[string]bool, st mmu.Step) {
+	twoD := false
+	for _, e := range st.Events {
+		twoD = twoD || e.TwoD
+		switch {
+		case e.Kind == mmu.EvExit:
+			got["exit"] = true
+			if e.Func == "npf_interception" && e.Old&mmu.PFErrGuestFinal != 0 {
+				got["NPF final"] = true
+			}
+			if e.Func == "npf_interception" && e.Old&mmu.PFErrGuestPage != 0 {
+				got["NPF page"] = true
+			}
+		case e.Kind == mmu.EvAlloc:
+			got["alloc"] = true
+		case e.Kind == mmu.EvFree:
+			got["free"] = true
+		case e.Func == "x86_emulate_instruction":
+			got["mmio"] = true
+		case e.Func == "cpu" && e.Kind == mmu.EvWrite && e.Space == mmu.SpaceHPA:
+			got["tdp A/D"] = true
+		}
+	}
+	if f := st.Result.Fault; twoD && f != nil && f.Vector == "#PF" {
+		got["#PF no exit"] = true
+	}
 }
 
 func eventText(st mmu.Step) string {
@@ -179,6 +218,14 @@ func TestBuiltinCoverage(t *testing.T) {
 		"native-pae":    {"refs=2", "2 MiB"},
 		"native-4level": {"refs=4", "2 MiB", "1 GiB"},
 		"native-5level": {"refs=5", "2 MiB", "1 GiB"},
+		// 2D walks: 19 is a guest 2 MiB page over host 4 KiB pages, 23
+		// a guest 4 KiB page over a host 2 MiB page.
+		"ept-4on4":           {"refs=24", "refs=19", "refs=23", "tdp A/D", "#PF no exit", "sets D"},
+		"ept-4on5":           {"refs=29", "refs=23", "tdp A/D"},
+		"ept-5on5":           {"refs=35", "refs=29", "tdp A/D"},
+		"ept-pae-on-4":       {"refs=14", "refs=9"},
+		"npt-4on4":           {"refs=24", "exit", "NPF final", "NPF page", "alloc", "#PF no exit"},
+		"ept-fault-populate": {"refs=24", "refs=23", "exit", "alloc", "free", "mmio", "zap", "memslot-remove"},
 	}
 	for _, name := range Builtin() {
 		s, err := LoadBuiltin(name)
@@ -190,7 +237,14 @@ func TestBuiltinCoverage(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := coverage(steps)
-		for _, w := range append(want[name], common...) {
+		all := want[name]
+		if strings.HasPrefix(name, "native-") {
+			all = append(all, common...)
+		}
+		if len(all) == 0 {
+			t.Errorf("%s: no coverage expectations", name)
+		}
+		for _, w := range all {
 			if !got[w] {
 				t.Errorf("%s does not show %s", name, w)
 			}
