@@ -88,10 +88,9 @@ func hostTableSpec(f *focus, hl hostLevel) *boxSpec {
 // hostTable reads the 512 entries of the host table at hpa, and marks
 // which of them the hardware sees as present (1) or not (0).
 func hostTable(m *mmu.Machine, hpa mmu.HPA) (entries, present []uint64) {
-	entries, present = make([]uint64, 512), make([]uint64, 512)
-	for i := range entries {
-		entries[i], _ = m.ReadSPTE(hpa + mmu.HPA(i*8))
-		if m.SPTEPresent(entries[i]) {
+	entries, present = m.HostTable(hpa), make([]uint64, 512)
+	for i, e := range entries {
+		if m.SPTEPresent(e) {
 			present[i] = 1
 		}
 	}

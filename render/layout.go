@@ -45,14 +45,10 @@ func LayoutWith(v *mmu.View, tl *mmu.Timeline, size Size, o Options) *Scene {
 // which takes a few milliseconds for a lesson.
 func FitScale(tl *mmu.Timeline, size Size) float64 {
 	s := maxScale
-	for step := 0; step < tl.Len(); step++ {
-		v, err := tl.Seek(step)
-		if err != nil {
-			continue
-		}
+	tl.EachView(func(v *mmu.View) {
 		_, extent := natural(v, tl)
 		s = min(s, fitScale(extent, size))
-	}
+	})
 	return s
 }
 

@@ -25,11 +25,7 @@ type Stage struct {
 func NewStage(tl *mmu.Timeline) *Stage {
 	s := &Stage{TL: tl, Player: NewPlayer(tl.Len())}
 	s.extents = make([]Rect, tl.Len())
-	for step := range s.extents {
-		if v, err := tl.Seek(step); err == nil {
-			_, s.extents[step] = natural(v, tl)
-		}
-	}
+	tl.EachView(func(v *mmu.View) { _, s.extents[v.Step] = natural(v, tl) })
 	return s
 }
 

@@ -202,7 +202,7 @@ func (t *tdpFocus) rowGPA(f *focus) (mmu.GPA, bool) {
 	}
 	for _, l := range f.path.Levels {
 		if l.Level == t.row {
-			return l.Table, true
+			return l.EntryGPA, true // the processor translates the entry's address
 		}
 	}
 	return 0, false

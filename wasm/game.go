@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"image/color"
 	"sync"
 	"time"
 
@@ -112,7 +113,15 @@ func (g *game) Draw(screen *ebiten.Image) {
 	}()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.crashed || g.stage == nil || !g.dirty || g.outside.W <= 0 {
+	if g.crashed || !g.dirty || g.outside.W <= 0 {
+		return
+	}
+	if g.stage == nil {
+		// Nothing is open yet (a long timeline is still being laid out):
+		// show paper, not the black of a canvas never drawn.
+		p := render.Paper
+		screen.Fill(color.RGBA{R: p.R, G: p.G, B: p.B, A: p.A})
+		g.dirty = false
 		return
 	}
 	maybePanic("draw")
