@@ -2,6 +2,7 @@ package draw
 
 import (
 	"image/color"
+	"slices"
 	"testing"
 
 	"github.com/hajimehoshi/ebiten/v2"
@@ -20,21 +21,26 @@ func timeline(tb testing.TB, name string) *mmu.Timeline {
 	return s.Timeline()
 }
 
-// TestHighlightPixel draws every step of a scenario at device scale 1 and
-// 2 and reads the pixel at the centre of the probe rectangle: it must be
-// exactly the highlight colour, as the browser test expects of probe().
+// TestHighlightPixel draws steps of native and 2D scenarios (every third,
+// fewer of a long timeline) at device scale 1 and 2 and reads the pixel
+// at the centre of the probe rectangle: it must be exactly the highlight
+// colour, as the browser test expects of probe(), also when the highlight
+// is an EPT entry, a violation or a table KVM just allocated.
 func TestHighlightPixel(t *testing.T) {
 	needGame(t)
 	r, err := New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"native-4level", "native-pae"} {
+	for _, name := range []string{"native-4level", "native-pae", "ept-4on4", "ept-fault-populate", "npt-4on4"} {
+		if !slices.Contains(scenarios.Builtin(), name) {
+			continue
+		}
 		st := render.NewStage(timeline(t, name))
 		st.Resize(render.Size{W: 870, H: 800})
 		for _, k := range []float64{1, 2} {
 			dst := ebiten.NewImage(int(870*k), int(800*k))
-			for step := 0; step < st.TL.Len(); step += 3 {
+			for step := 0; step < st.TL.Len(); step += max(3, st.TL.Len()/40) {
 				st.Player.Seek(step)
 				sc := st.Current()
 				r.Draw(dst, sc, k)
