@@ -115,6 +115,10 @@ func hostRow(f *focus, hl hostLevel, entries []uint64, p entryPick, onPath, cur 
 	if onPath && p.index == hl.Index {
 		row.onPath = true
 		row.style, row.marker, row.fill = RowPath, "→", HostTint
+		if t.walkFault != nil && !t.mended && hl.Table == t.path[len(t.path)-1].Table {
+			// Where the walk stopped, while KVM has not yet changed anything.
+			row.marker, row.fill, row.faultAt = "×", FaultPaper, true
+		}
 	}
 	f.markTarget(&row, cur && p.index == t.cur.index)
 	if row.style == RowFaulted {

@@ -93,10 +93,10 @@ func npfLines(f *focus, wf *mmu.Event) [][3]string {
 	}
 	out = append(out, [3]string{"U", "1", "NPT: every access is a user's"})
 	if ec&mmu.PFErrGuestFinal != 0 {
-		out = append(out, [3]string{"32", "1", "GUEST_FINAL: the final GPA"})
+		out = append(out, [3]string{"32", "1", "bit 32, GUEST_FINAL: the final GPA"})
 	}
 	if ec&mmu.PFErrGuestPage != 0 {
-		out = append(out, [3]string{"33", "1", "GUEST_PAGE: a guest table"})
+		out = append(out, [3]string{"33", "1", "bit 33, GUEST_PAGE: a guest table"})
 	}
 	return append(out, [3]string{"info2", mmu.GPA(wf.Addr).String(), whatGPA(f, wf)})
 }
