@@ -33,6 +33,7 @@ type gridModel struct {
 	hasCur   bool
 	fault    cellKey // where an EPT violation stopped the walk
 	hasFault bool
+	stopped  bool // a fault of the guest's own ended the walk
 	count    int // references so far (the highest Ref seen)
 	total    int // references the whole attempt makes
 	lastPos  int // grid position of the latest reference, -1 when none
@@ -82,6 +83,10 @@ func newGridModel(mode mmu.PagingMode, h, regRow int, events []mmu.Event, done, 
 			m.lastPos = max(m.lastPos, m.pos(k))
 		case e.Kind == mmu.EvFault && e.TwoD:
 			m.fault, m.hasFault = m.faultCell(e), true
+		case e.Kind == mmu.EvFault:
+			m.stopped = true // the guest's own fault: the rest is not reached
+		case e.Kind == mmu.EvResult && !m.hasFault && !m.stopped:
+			m.lastPos = len(m.rows) * (h + 1) // a complete walk passed every cell
 		}
 		if i == done-1 && isRef(e) {
 			m.cur, m.hasCur = k, true
@@ -188,7 +193,7 @@ func (m *gridModel) noteText() string {
 	case m.hasFault:
 		return fmt.Sprintf("a violation stopped the walk after %d", m.count)
 	case skipped > 0:
-		return fmt.Sprintf("huge pages skipped %d so far", skipped)
+		return fmt.Sprintf("huge pages skipped %d", skipped)
 	case m.try > 1:
 		return fmt.Sprintf("try %d, after KVM fixed the tables", m.try)
 	}

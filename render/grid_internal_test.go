@@ -57,11 +57,19 @@ func TestGridModel(t *testing.T) {
 	if s, _ := m.state(cellKey{0, 0}); s != cellNone {
 		t.Errorf("the final GPA has a guest entry cell: %v", s)
 	}
+	// With the result, the data page's cell the 2 MiB EPT page skips too.
+	done := append(walkEvents([]int{4, 3, 2, 0}, 4, map[int]int{3: 2, 0: 2}), mmu.Event{Kind: mmu.EvResult})
+	if s, _ := newGridModel(mmu.Paging4, 4, 0, done, len(done), 1).state(cellKey{0, 1}); s != cellSkipped {
+		t.Errorf("after the result, the final GPA's PTE cell is %v", s)
+	}
+	if s, _ := newGridModel(mmu.Paging4, 4, 0, done, len(done)-1, 1).state(cellKey{0, 1}); s != cellEmpty {
+		t.Errorf("before the result, the final GPA's PTE cell is %v", s)
+	}
 	mid := newGridModel(mmu.Paging4, 4, 0, events, 3, 1)
 	if s, _ := mid.state(cellKey{1, 1}); s != cellEmpty {
 		t.Errorf("before the walk gets there, a skipped cell is %v", s)
 	}
-	if got := m.noteText(); got != "huge pages skipped 6 so far" {
+	if got := m.noteText(); got != "huge pages skipped 6" {
 		t.Errorf("note %q", got)
 	}
 }
