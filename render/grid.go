@@ -34,10 +34,10 @@ type gridModel struct {
 	fault    cellKey // where an EPT violation stopped the walk
 	hasFault bool
 	stopped  bool // a fault of the guest's own ended the walk
-	count    int // references so far (the highest Ref seen)
-	total    int // references the whole attempt makes
-	lastPos  int // grid position of the latest reference, -1 when none
-	try      int // 1 for the first attempt at the access, 2 after a retry…
+	count    int  // references so far (the highest Ref seen)
+	total    int  // references the whole attempt makes
+	lastPos  int  // grid position of the latest reference, -1 when none
+	try      int  // 1 for the first attempt at the access, 2 after a retry…
 }
 
 // guestRows lists the grid's rows for a guest paging mode: its levels from
