@@ -12,6 +12,14 @@
 // reserved-bit tables that mmu.c computes, cpu_role.go the roles, x86.go the
 // control-register writes that x86.c handles.
 //
+// Two-dimensional paging (EPT, NPT): ept.go holds the EPT/NPT entry formats
+// (asm/vmx.h), spte.go KVM's SPTEs (spte.c), tdp.go the TDP MMU's pages and
+// roots, tdp_iter.go its iterator, tdp_mmu.go kvm_tdp_mmu_map and
+// handle_changed_spte, tdp_zap.go the zaps, tdp_fault.go the page-fault path
+// of mmu.c, vmx.go and svm.go the VM exits, tdp_walk.go the processor's own
+// EPT/NPT walk plugged into walk_addr_generic, tdp_access.go a guest access
+// with its exits and retries, tdp_view.go what pictures read.
+//
 // The engine is deterministic and never panics on bad input: every action
 // returns its events (the trace) and a Result, and malformed requests are
 // errors.

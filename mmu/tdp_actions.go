@@ -234,6 +234,11 @@ func (m *Machine) SetTDPEntry(id int, gpa GPA, level int, value uint64) error {
 	saved, quiet := m.events, m.Quiet
 	m.Quiet = true
 	defer func() { m.events, m.Quiet = saved, quiet }()
+	// Like KVM, never build under an invalid root: drop it and load a
+	// valid one first.
+	if err := m.kvmMMUReload(v); err != nil {
+		return err
+	}
 	root := m.rootOf(v)
 	for it := m.tdpIterStart(root, level, gpa.GFN()); it.ok(gpa.GFN() + 1); it.next() {
 		if it.level == level {

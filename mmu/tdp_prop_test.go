@@ -3,6 +3,7 @@ package mmu
 import (
 	"fmt"
 	"math/rand"
+	"strings"
 	"testing"
 )
 
@@ -281,4 +282,91 @@ func TestTDPCompose(t *testing.T) {
 		}
 	}
 	t.Logf("outcomes: %v", seen)
+}
+
+// checkTDPInvariants: every page below a root hangs from a present,
+// non-leaf SPTE that points to it; every root is in the list of roots; the
+// count of linked pages is right; every vCPU's root is a page.
+func checkTDPInvariants(t *testing.T, m *Machine, log []string) {
+	t.Helper()
+	defer func() {
+		if t.Failed() {
+			t.Log(strings.Join(log, "\n"))
+		}
+	}()
+	linked := 0
+	for pfn, sp := range m.tdp.pages {
+		if sp.SPT.PFN() != pfn {
+			t.Fatalf("page %s filed under %s", sp.SPT, pfn.HPA())
+		}
+		if !sp.HasPtep {
+			found := false
+			for _, r := range m.tdp.roots {
+				found = found || r == sp
+			}
+			if !found || sp.RootCount < 1 {
+				t.Fatalf("root %s: listed %v, count %d", sp.SPT, found, sp.RootCount)
+			}
+			continue
+		}
+		linked++
+		v, _ := m.Mem.Read(sp.Ptep, 8)
+		parent := m.spAt(sp.Ptep)
+		if parent == nil || !isShadowPresentPTE(v) || isLastSPTE(v, parent.Role.Level()) || HPA(v&eptAddrMask) != sp.SPT ||
+			sp.Role.Level() != parent.Role.Level()-1 {
+			t.Fatalf("page %s (level %d) hangs from SPTE %s = %s", sp.SPT, sp.Role.Level(), sp.Ptep, hex(v))
+		}
+	}
+	if linked != m.tdp.mmuPages {
+		t.Fatalf("%d linked pages, counted %d", linked, m.tdp.mmuPages)
+	}
+	for _, v := range m.VCPUs {
+		if v.RootMMU.RootValid && m.rootOf(v) == nil {
+			t.Fatalf("vCPU %d's root %s is not a page", v.ID, v.RootMMU.Root)
+		}
+	}
+}
+
+// TestTDPRandomScripts runs random mixes of accesses, zaps, prefaults,
+// memslot removals and hand-made SPTEs (garbage included) on random
+// machines: no panic, only well-formed results, and the TDP MMU's
+// bookkeeping stays consistent.
+func TestTDPRandomScripts(t *testing.T) {
+	r := rand.New(rand.NewSource(42))
+	for _, cfg := range []TDPConfig{ept4, ept5, npt4} {
+		for i := 0; i < 25; i++ {
+			e, gvas := randomTDPMachine(t, r, cfg)
+			var log []string
+			for j := 0; j < 30; j++ {
+				var a Action
+				switch k := r.Intn(10); {
+				case k < 5:
+					a = &Access{GVA: gvas[r.Intn(len(gvas))], Kind: AccessKind(r.Intn(3)), User: r.Intn(2) == 0}
+				case k == 5:
+					a = &ZapGFNRange{GPA: GPA(r.Int63n(64<<20)) &^ pageMask, Size: PageSize << uint(r.Intn(12))}
+				case k == 6:
+					a = &PreFault{GPA: GPA(r.Int63n(64<<20)) &^ pageMask, Size: PageSize << uint(r.Intn(6))}
+				case k == 7 && r.Intn(3) == 0:
+					a = &RemoveMemslot{ID: r.Intn(3), SlotZapOnly: r.Intn(2) == 0}
+				case k == 8:
+					gpa := GPA(r.Int63n(64<<20)) &^ pageMask
+					level, v := 1+r.Intn(e.m.tdp.level), r.Uint64()&^(bits(52, 62))
+					err := e.m.SetTDPEntry(0, gpa, level, v)
+					log = append(log, fmt.Sprintf("SetTDPEntry(%s, %d, %s): %v", gpa, level, hex(v), err))
+					checkTDPInvariants(t, e.m, log)
+					continue
+				default:
+					a = &PrintSPTE{GPA: GPA(r.Int63n(64 << 20))}
+				}
+				mustNotPanic(t, fmt.Sprintf("%T", a), func() {
+					st, err := e.m.Do(a)
+					if err == nil && !st.Result.OK && st.Result.Fault == nil {
+						t.Fatalf("%T %+v: neither ok nor a fault: %s", a, a, ResultString(st.Result))
+					}
+					log = append(log, fmt.Sprintf("%T %+v: %v %s", a, a, err, ResultString(st.Result)))
+				})
+				checkTDPInvariants(t, e.m, log)
+			}
+		}
+	}
 }

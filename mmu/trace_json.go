@@ -21,7 +21,10 @@ type jsonEvent struct {
 	Text  string    `json:"text"`
 }
 
-// jsonResult is the public shape of a step's result.
+// jsonResult is the public shape of a step's result. refs counts the
+// memory references of the access (for an access on EPT/NPT that exited to
+// KVM and was retried, those of the last, successful attempt); refs_total,
+// present only after such retries, counts those of every attempt.
 type jsonResult struct {
 	OK        bool   `json:"ok"`
 	GPA       string `json:"gpa,omitempty"`
