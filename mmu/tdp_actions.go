@@ -99,16 +99,16 @@ func (m *Machine) kvmMMUZapMemslot(s *Memslot) int {
 	for _, r := range append([]*KVMMMUPage(nil), m.tdp.roots...) {
 		n += m.tdpMMUZapLeafs(r, s.BaseGFN, s.LastGFN()+1, "kvm_tdp_mmu_unmap_gfn_range")
 	}
-	m.emitFlush(fmt.Sprintf("kvm_mmu_zap_memslot: KVM_X86_QUIRK_SLOT_ZAP_ALL is off, so only memslot %d's leaves "+
+	m.emitFlush("kvm_flush_remote_tlbs_memslot", fmt.Sprintf("kvm_mmu_zap_memslot: KVM_X86_QUIRK_SLOT_ZAP_ALL is off, so only memslot %d's leaves "+
 		"were zapped (%d); its tables stay, empty, until their root is zapped", s.ID, n))
 	return n
 }
 
-// emitFlush records the remote TLB flush that ends a zap.
-func (m *Machine) emitFlush(text string) {
+// emitFlush records the remote TLB flush (fn) that ends a zap.
+func (m *Machine) emitFlush(fn, text string) {
 	if !m.Quiet {
-		m.emit(Event{Kind: EvSet, MMU: "kvm", Func: "kvm_flush_remote_tlbs",
-			Text: text + "; kvm_flush_remote_tlbs makes every vCPU drop the stale translations."})
+		m.emit(Event{Kind: EvSet, MMU: "kvm", Func: fn,
+			Text: text + "; " + fn + " makes every vCPU drop the stale translations."})
 	}
 }
 
@@ -131,7 +131,7 @@ func (m *Machine) doZapGFNRange(a *ZapGFNRange) (Result, error) {
 			n += m.tdpMMUZapLeafs(r, start, end, "tdp_mmu_zap_leafs")
 		}
 	}
-	m.emitFlush(fmt.Sprintf("%d leaf SPTEs zapped; tdp_mmu_zap_leafs zaps only leaves, so no table is freed", n))
+	m.emitFlush("kvm_flush_remote_tlbs_range", fmt.Sprintf("%d leaf SPTEs zapped; tdp_mmu_zap_leafs zaps only leaves, so no table is freed", n))
 	return Result{OK: true, Note: fmt.Sprintf("%d leaf SPTEs zapped", n)}, nil
 }
 
