@@ -85,12 +85,17 @@ func list(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mmuviz list: takes no arguments\n")
 		return exitBad
 	}
-	for _, name := range scenarios.Builtin() {
+	names := scenarios.Builtin()
+	width := 16
+	for _, name := range names {
+		width = max(width, len(name))
+	}
+	for _, name := range names {
 		title := ""
 		if s, err := scenarios.LoadBuiltin(name); err == nil {
 			title = s.Title
 		}
-		fmt.Fprintf(stdout, "%-16s %s\n", name, title)
+		fmt.Fprintf(stdout, "%-*s %s\n", width, name, title)
 	}
 	return 0
 }
