@@ -4,11 +4,26 @@
 // every layout decision is unit-tested natively; render/draw paints a Scene
 // with Ebiten and the wasm program puts the two together.
 //
-// A Scene is a list of panels. This package fills one panel, the guest's own
-// page-table walk (the native walk); later views (shadow pages, EPT trees,
-// the 2D walk grid, root caches, several vCPUs) are further panels laid out
-// side by side in the same Scene, each a group of boxes with stable IDs so
-// that motion between steps can ease.
+// A Scene is a list of panels: the header (the address as bit fields), the
+// guest's own page-table walk, the caption, and, when the VM runs on TDP
+// (EPT or NPT), the 2D walk grid and the host tables. Later views (shadow
+// pages, root caches, several vCPUs) are further panels laid out in the
+// same Scene, each a group of boxes with stable IDs so that motion between
+// steps can ease.
+//
+// The 2D view (tdp.go, grid.go, ept.go, violation.go, layout2d.go) plugs
+// in the same way: tdpFocusAt gathers, from the trace (mmu.Event's TwoD,
+// GuestLevel, HostLevel, Ref) and the engine's TDP views (mmu/tdp_view.go),
+// the attempt at the access the step belongs to, the row of the grid the
+// current reference is in, the GPA its host walk translates and that walk's
+// path through the EPT/NPT tables, the violation if one stopped the walk,
+// and what KVM's handling touches. focusAt keeps it in focus.tdp (nil for a
+// VM without TDP: the picture is then exactly the native one); the guest
+// chain reveals a table as soon as its GPA is being translated; gridBox
+// draws the (guest levels + 1) × (host levels + 1) cells, hostChain the
+// column of host tables ("ept:HPA" IDs), a new table, the frame a leaf maps
+// and the violation ("hostfault"). layoutTDP puts the grid under the guest's
+// walk and the host column to the right of both, from the top.
 //
 // How a step becomes a picture: focusAt gathers what the step is about from
 // the view and the timeline (the address, how far the walk has got, the
