@@ -13,9 +13,10 @@ import (
 )
 
 // stageSizes are the stages every step is laid out for: the page at
-// 1280×800 (stage 870×800), a projector at 1920×1080 without the panel, a
-// small laptop, and a phone in portrait.
-var stageSizes = []render.Size{{W: 870, H: 800}, {W: 1920, H: 1080}, {W: 900, H: 520}, {W: 380, H: 700}}
+// 1280×800 (stage 870×800), the whole of a 1280×800 screen, a projector at
+// 1920×1080 without the panel, a small laptop, and a phone in portrait.
+var stageSizes = []render.Size{{W: 870, H: 800}, {W: 1280, H: 800}, {W: 1920, H: 1080}, {W: 900, H: 520},
+	{W: 380, H: 700}}
 
 // TestLayoutEveryStep lays out every step of every built-in scenario at
 // every size and checks the picture's promises.
