@@ -50,6 +50,13 @@ type Access struct {
 	Kind     AccessKind
 	User     bool
 	Implicit bool
+	// HasValue makes a write store Value, Size bytes (1, 2, 4 or 8, within
+	// one page), at the GVA once it translates; without it a write only
+	// translates. Under shadow paging a store to a guest page table that
+	// KVM write-protects is emulated by KVM.
+	HasValue bool
+	Value    uint64
+	Size     int
 }
 
 // RegOp says how SetReg combines its value with the register.
@@ -197,6 +204,10 @@ func (m *Machine) Do(a Action) (Step, error) {
 		res, err = m.doPreFault(a)
 	case *PrintSPTE:
 		res, err = m.doPrintSPTE(a)
+	case *Invlpg:
+		res, err = m.doInvlpg(a)
+	case *CheckShadow:
+		res, err = m.doCheckShadow(a)
 	default:
 		err = fmt.Errorf("the engine does not know the action %T", a)
 	}
@@ -233,6 +244,10 @@ func isNilAction(a Action) bool {
 		return a == nil
 	case *PrintSPTE:
 		return a == nil
+	case *Invlpg:
+		return a == nil
+	case *CheckShadow:
+		return a == nil
 	}
 	return false
 }
@@ -254,7 +269,8 @@ func checkReg(r Reg) error {
 }
 
 func (m *Machine) doGuestWrite(a *GuestWrite) (Result, error) {
-	if _, err := m.VCPU(a.VCPU); err != nil {
+	v, err := m.VCPU(a.VCPU)
+	if err != nil {
 		return Result{}, err
 	}
 	if a.Size != 1 && a.Size != 2 && a.Size != 4 && a.Size != 8 {
@@ -266,6 +282,9 @@ func (m *Machine) doGuestWrite(a *GuestWrite) (Result, error) {
 	hpa, ok := m.GPAToHPA(a.GPA)
 	if !ok {
 		return Result{}, fmt.Errorf("GPA %s is not in any memslot", a.GPA)
+	}
+	if m.shadow != nil {
+		return m.shadowGuestWrite(v, a.GPA, hpa, a.Size, a.Value)
 	}
 	old, err := m.Mem.Write(hpa, a.Size, a.Value)
 	if err != nil {

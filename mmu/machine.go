@@ -38,6 +38,16 @@ type MMU struct {
 	RootRole  PageRole
 	Root      HPA
 	RootValid bool
+
+	// Shadow paging (mmu.c): root.pgd, the guest CR3 the root shadows,
+	// and the pages of the special roots, which are not shadow pages:
+	// pae_root (four PDPTEs, allocated with the vCPU), pml4_root and
+	// pml5_root (allocated on demand by mmu_alloc_special_roots). Zero
+	// when absent.
+	RootPGD  uint64
+	PAERoot  HPA
+	PML4Root HPA
+	PML5Root HPA
 }
 
 // VCPU is one virtual CPU: its registers, its PDPTR registers and its MMU
@@ -50,6 +60,9 @@ type VCPU struct {
 	// ReqFreeObsoleteRoots is a pending KVM_REQ_MMU_FREE_OBSOLETE_ROOTS,
 	// handled the next time the vCPU enters the guest.
 	ReqFreeObsoleteRoots bool
+	// ReqMMUSync is a pending KVM_REQ_MMU_SYNC (shadow paging): sync the
+	// unsync shadow pages under the root before the next entry.
+	ReqMMUSync bool
 }
 
 // WalkMMU returns the MMU that walks the guest's tables (arch.walk_mmu),
@@ -70,8 +83,9 @@ type Machine struct {
 	refs    int
 	observe func(m *Machine, event int)
 
-	tdp      *tdpState // the TDP MMU, nil without EPT/NPT
-	slotsGen uint64    // the memslots generation (kvm_memslots.generation)
+	tdp      *tdpState    // the TDP MMU, nil without EPT/NPT
+	shadow   *shadowState // the shadow MMU, nil unless shadow paging is on
+	slotsGen uint64       // the memslots generation (kvm_memslots.generation)
 }
 
 // NewMachine builds a VM with no memslots and nvcpus vCPUs, paging off.
@@ -103,6 +117,7 @@ func (m *Machine) Clone() *Machine {
 	c := &Machine{Config: m.Config, Mem: m.Mem.Clone(), Quiet: m.Quiet, slotsGen: m.slotsGen}
 	c.Slots = append([]Memslot(nil), m.Slots...)
 	c.tdp = m.tdp.clone()
+	c.shadow = m.shadow.clone()
 	for _, v := range m.VCPUs {
 		cv := *v
 		c.VCPUs = append(c.VCPUs, &cv)
@@ -150,6 +165,9 @@ func (m *Machine) SetupRegs(id int, r Regs) error {
 		if !ok {
 			return fmt.Errorf("CR3 %s: %s", hex(r.CR3), why)
 		}
+	}
+	if m.shadow != nil {
+		return m.shadowSetupVCPU(v)
 	}
 	return nil
 }

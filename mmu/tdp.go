@@ -62,6 +62,27 @@ type KVMMMUPage struct {
 	// ScheduledRootToZap is tdp_mmu_scheduled_root_to_zap: an invalidated
 	// root that kvm_tdp_mmu_zap_invalidated_roots still has to zap.
 	ScheduledRootToZap bool
+
+	// The fields below belong to the shadow MMU (mmu.c); TDP MMU pages
+	// leave them zero. ParentPTEs are the SPTEs that point to the page
+	// (parent_ptes), in the order they were linked.
+	ParentPTEs []HPA
+	// Unsync marks a level-1 page whose guest table the guest may write
+	// without trapping (sp->unsync). UnsyncChildren counts the entries
+	// whose subtree holds an unsync page (unsync_children); the bitmap
+	// says which (unsync_child_bitmap).
+	Unsync            bool
+	UnsyncChildren    int
+	unsyncChildBitmap [8]uint64
+	// MMUValidGen is the VM's mmu_valid_gen when the page was made.
+	MMUValidGen uint64
+	// WriteFloodingCount counts the emulated writes to the page's guest
+	// table since KVM last used the page (write_flooding_count).
+	WriteFloodingCount int
+	// shadowedTranslation is sp->shadowed_translation: for each entry of
+	// a page that shadows a guest table, the guest frame it maps and the
+	// guest's access, as gfn<<12 | ACC_*; nil for direct pages.
+	shadowedTranslation []uint64
 }
 
 // tdpState is the VM's TDP MMU (the tdp_mmu_* fields of struct kvm_arch).

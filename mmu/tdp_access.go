@@ -35,7 +35,11 @@ func (m *Machine) doAccessTDP(v *VCPU, a *Access, mode PagingMode, acc uint64, g
 		w := m.walkAddrGeneric(v, mmu, a.GVA, acc, h)
 		total += w.Refs
 		if w.Fault == nil || w.Fault.Exit == nil {
-			return m.tdpAccessResult(v, a, mode, w, total, try), nil
+			res := m.tdpAccessResult(v, a, mode, w, total, try)
+			if res.OK {
+				m.guestStore(v, a, w.GPA, w.HPA)
+			}
+			return res, nil
 		}
 		last = w.Fault
 		switch r := m.handleTDPExit(v, w.Fault.Exit); r {

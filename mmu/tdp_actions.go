@@ -82,11 +82,18 @@ func (m *Machine) doRemoveMemslot(a *RemoveMemslot) (Result, error) {
 		}
 		freed = before - len(m.tdp.pages)
 	}
+	if m.shadow != nil {
+		zapped, freed = m.shadowRemoveMemslot(&slot, a.SlotZapOnly)
+	}
 	m.deleteMemslot(a.ID)
 	if !m.Quiet {
 		m.emit(Event{Kind: EvResult, MMU: "kvm", Func: "kvm_set_memory_region", Space: SpaceGPA, Addr: uint64(first),
 			Text: fmt.Sprintf("Memslot %d is gone: to the guest, GPA %s-%s is now MMIO. The memslot generation is %d.",
 				a.ID, first, end-1, m.slotsGen)})
+	}
+	if m.shadow != nil {
+		return Result{OK: true, Note: fmt.Sprintf("memslot %d removed; %d shadow pages or SPTEs zapped, %d shadow pages freed",
+			a.ID, zapped, freed)}, nil
 	}
 	return Result{OK: true, Note: fmt.Sprintf("memslot %d removed; %d SPTEs zapped, %d table pages freed",
 		a.ID, zapped, freed)}, nil
@@ -113,11 +120,14 @@ func (m *Machine) emitFlush(fn, text string) {
 }
 
 func (m *Machine) doZapGFNRange(a *ZapGFNRange) (Result, error) {
-	if err := m.needTDP("zap"); err != nil {
-		return Result{}, err
-	}
 	if a.Size == 0 || uint64(a.GPA)&pageMask != 0 || a.Size&pageMask != 0 || uint64(a.GPA)+a.Size < uint64(a.GPA) {
 		return Result{}, fmt.Errorf("zap needs a page-aligned GPA and a non-zero page-aligned size")
+	}
+	if m.shadow != nil {
+		return m.shadowZapGFNRange(a), nil
+	}
+	if err := m.needTDP("zap"); err != nil {
+		return Result{}, err
 	}
 	start, end := a.GPA.GFN(), (a.GPA + GPA(a.Size)).GFN()
 	if !m.Quiet {

@@ -19,11 +19,18 @@ const (
 	retPFFixed
 	retPFSpurious
 	retPFError
+	// retPFWriteProtected is RET_PF_WRITE_PROTECTED: a write to a guest
+	// page table that KVM keeps read-only (shadow paging).
+	retPFWriteProtected
 )
 
 func (r retPF) String() string {
-	return [...]string{"RET_PF_CONTINUE", "RET_PF_RETRY", "RET_PF_EMULATE", "RET_PF_INVALID",
-		"RET_PF_FIXED", "RET_PF_SPURIOUS", "an error"}[r]
+	names := [...]string{"RET_PF_CONTINUE", "RET_PF_RETRY", "RET_PF_EMULATE", "RET_PF_INVALID",
+		"RET_PF_FIXED", "RET_PF_SPURIOUS", "an error", "RET_PF_WRITE_PROTECTED"}
+	if r < 0 || int(r) >= len(names) {
+		return "RET_PF_?"
+	}
+	return names[r]
 }
 
 // kvmPageFault is struct kvm_page_fault for a TDP fault.

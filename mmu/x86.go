@@ -36,6 +36,9 @@ func (m *Machine) doAccess(a *Access) (Result, error) {
 	if a.Implicit && (a.User || a.Kind == AccessFetch) {
 		return Result{}, fmt.Errorf("an implicit access is a supervisor read or write")
 	}
+	if err := checkStore(a); err != nil {
+		return Result{}, err
+	}
 	mmu := v.WalkMMU()
 	mode := PagingMode(mmu.CPURole.Base.Level())
 	gp, err := checkGVA(mode, a.GVA)
@@ -45,6 +48,9 @@ func (m *Machine) doAccess(a *Access) (Result, error) {
 	acc := accessBits(a)
 	if m.tdp != nil {
 		return m.doAccessTDP(v, a, mode, acc, gp)
+	}
+	if m.shadow != nil {
+		return m.doAccessShadow(v, a, mode, acc, gp)
 	}
 	fn := formatFor(mode).prefix + "_gva_to_gpa"
 	if mode == PagingOff {
@@ -93,7 +99,45 @@ func (m *Machine) doAccess(a *Access) (Result, error) {
 			Level: w.Level, VCPU: v.ID, GVA: a.GVA, HPA: w.HPA, HasHPA: w.Mapped,
 			Text: fmt.Sprintf("%s; %s.", text, refsString(w.Refs))})
 	}
+	if w.Mapped {
+		m.guestStore(v, a, w.GPA, w.HPA)
+	}
 	return res, nil
+}
+
+// checkStore refuses a value on anything but a write, and a store that is
+// not 1, 2, 4 or 8 bytes within one page.
+func checkStore(a *Access) error {
+	if !a.HasValue {
+		return nil
+	}
+	if a.Kind != AccessWrite {
+		return fmt.Errorf("only a write stores a value, not a %s", a.Kind)
+	}
+	if a.Size != 1 && a.Size != 2 && a.Size != 4 && a.Size != 8 {
+		return fmt.Errorf("a store is 1, 2, 4 or 8 bytes, not %d", a.Size)
+	}
+	if uint64(a.GVA)&pageMask+uint64(a.Size) > PageSize {
+		return fmt.Errorf("a %d-byte store at GVA %s crosses a page boundary", a.Size, a.GVA)
+	}
+	return nil
+}
+
+// guestStore performs the data store of a write with a value, once the
+// access translated to gpa and hpa: the processor writes memory, and no
+// one else notices.
+func (m *Machine) guestStore(v *VCPU, a *Access, gpa GPA, hpa HPA) {
+	if !a.HasValue {
+		return
+	}
+	old, err := m.Mem.Write(hpa, a.Size, a.Value)
+	if err != nil || m.Quiet {
+		return
+	}
+	m.emit(Event{Kind: EvWrite, MMU: "guest", Func: "guest store", Space: SpaceGPA, Addr: uint64(gpa),
+		Old: old, New: a.Value, VCPU: v.ID, GVA: a.GVA, HPA: hpa, HasHPA: true, Size: a.Size,
+		Text: fmt.Sprintf("The store completes: %d bytes of %s at GPA %s (HPA %s; was %s).", a.Size, hex(a.Value),
+			gpa, hpa, hex(old))})
 }
 
 // EntryRef locates one guest entry on the path of a GVA.

@@ -56,6 +56,7 @@ func (m *Machine) doSetReg(a *SetReg) (Result, error) {
 		return Result{}, fmt.Errorf("register operation %d is not assign, set bits or clear bits", int(a.Op))
 	}
 	old := v.Regs
+	oldPDPTRs := v.PDPTRs
 	next := v.Regs
 	switch a.Op {
 	case RegSetBits:
@@ -92,12 +93,18 @@ func (m *Machine) doSetReg(a *SetReg) (Result, error) {
 					fn, map[bool]string{true: "active", false: "inactive"}[next.EFER&EFERLMA != 0], hex(next.EFER))})
 		}
 	}
-	if m.initMMU(v) {
+	roleChanged := m.initMMU(v)
+	if roleChanged {
 		role := v.WalkMMU().CPURole
 		if !m.Quiet {
 			m.emit(Event{Kind: EvRole, MMU: v.WalkMMU().Name, Func: "kvm_calc_cpu_role", VCPU: v.ID,
 				Text: fmt.Sprintf("The paging role changed, so kvm_init_mmu recomputes it: %s, cpu_role %s.",
 					PagingMode(role.Base.Level()), role)})
+		}
+	}
+	if m.shadow != nil {
+		if err := m.shadowAfterSetReg(v, a.Reg, &old, oldPDPTRs, roleChanged); err != nil {
+			return Result{}, err
 		}
 	}
 	return Result{OK: true, HasValue: true, Value: val}, nil

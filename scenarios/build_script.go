@@ -20,6 +20,9 @@ func (b *builder) access(c *call) error {
 		a.User = who.Value.Text == "user"
 		a.Implicit = who.Value.Text == "implicit"
 	}
+	if err := storeArgs(c, a); err != nil {
+		return err
+	}
 	b.add(a, gva.Value.Pos)
 	return nil
 }

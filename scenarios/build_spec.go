@@ -162,6 +162,10 @@ func init() {
 			keys: []param{{what: "level", kinds: kNum, required: true}, {what: "value", kinds: kNum}, {what: "addr", kinds: kNum},
 				{what: "flags", kinds: kNames}, {what: "memtype", kinds: kNum}, vcpuKey},
 			build: (*builder).tdpEntry},
+		{name: "shadow", phase: setupPhase, usage: "shadow [variant=merged|level-expanded] [root-level=4|5]",
+			keys: []param{{what: "variant", kinds: kIdent, words: []string{"merged", "level-expanded"}},
+				{what: "root-level", kinds: kNum}},
+			build: (*builder).shadowCmd},
 		{name: "paging", phase: setupPhase,
 			usage: "paging off|level2|pae|level4|level5 [vcpu=N] [pool=GPA] [pool-size=SIZE]",
 			pos: []param{{what: "paging mode", kinds: kIdent, required: true,
@@ -184,8 +188,12 @@ func init() {
 			build: (*builder).entry},
 		{name: "script", phase: setupPhase, usage: "script", build: (*builder).scriptCmd},
 		accessSpec("read", accessWords),
-		accessSpec("write", accessWords),
+		writeSpec(),
 		accessSpec("fetch", accessWords[:2]),
+		{name: "invlpg", phase: scriptPhase, usage: "invlpg GVA [vcpu=N]",
+			pos:  []param{{what: "GVA", kinds: kNum, required: true}},
+			keys: []param{vcpuKey}, build: (*builder).invlpgCmd},
+		{name: "check", phase: scriptPhase, usage: "check", build: (*builder).checkCmd},
 		{name: "set", phase: scriptPhase, usage: "set [vcpu=N] REG=VALUE|REG+=BITS|REG-=BITS ...",
 			keys: append([]param{vcpuKey}, regKeys...), build: (*builder).set},
 		{name: "guest-write", phase: scriptPhase, usage: "guest-write GPA VALUE [size=1|2|4|8] [vcpu=N]",
@@ -228,6 +236,14 @@ func accessSpec(name string, words []string) *cmdSpec {
 		pos: []param{{what: "GVA", kinds: kNum, required: true},
 			{what: "privilege", kinds: kIdent, words: words}},
 		keys: []param{vcpuKey}, build: (*builder).access}
+}
+
+// writeSpec is the spec of write, which may store a value.
+func writeSpec() *cmdSpec {
+	s := accessSpec("write", accessWords)
+	s.usage = "write GVA [user|supervisor|implicit] [value=V [size=1|2|4|8]] [vcpu=N]"
+	s.keys = append(s.keys, param{what: "value", kinds: kNum}, param{what: "size", kinds: kNum})
+	return s
 }
 
 // lookupSpec finds a command by name.

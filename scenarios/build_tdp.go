@@ -22,6 +22,9 @@ func (b *builder) tdpCmd(c *call) error {
 	if err := b.onlyOnce(c); err != nil {
 		return err
 	}
+	if p, ok := b.once["shadow"]; ok {
+		return Errorf(c.Pos, "tdp: the machine runs on shadow paging (line %d); EPT/NPT replace it", p.Line)
+	}
 	m, err := b.machine(c)
 	if err != nil {
 		return err
@@ -221,8 +224,11 @@ func keyIs(c *call, key, w string) bool {
 }
 
 func (b *builder) zapCmd(c *call) error {
-	if err := b.needTDP(c); err != nil {
-		return err
+	if b.m == nil || !b.m.ShadowEnabled() {
+		if err := b.needTDP(c); err != nil {
+			return Errorf(c.Pos, "zap: the machine has neither EPT/NPT nor shadow paging: write `tdp ept`, `tdp npt` "+
+				"or `shadow` above")
+		}
 	}
 	a, _ := c.key("gpa")
 	gpa, size, err := b.gpaRange(c, a, mmu.PageSize)

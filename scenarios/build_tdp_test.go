@@ -48,7 +48,7 @@ var tdpBuildErrors = []struct{ src, want string }{
 	{ram + "memslot 1 gpa=1G size=3M hpa=512M host-page=2M",
 		"t.mmu:2:1: memslot: memslot 1: host pages of 2 MiB need the host address and the size aligned to 2 MiB"},
 	{ram + "memslot 1 gpa=1G size=4M hpa=512M host-page=3M", "t.mmu:2:45: memslot: host-page is 4K, 2M or 1G, not 3M"},
-	{tdpRAM + "script\nzap gpa=0", "t.mmu:4:1: zap: the machine has no EPT or NPT: write `tdp ept` or `tdp npt` above"},
+	{tdpRAM + "script\nzap gpa=0", "t.mmu:4:1: zap: the machine has neither EPT/NPT nor shadow paging: write `tdp ept`, `tdp npt` or `shadow` above"},
 	{tdpRAM + "tdp ept\nscript\nzap gpa=0x10", "t.mmu:5:9: zap: GPA 0x10 is not aligned to 4 KiB"},
 	{tdpRAM + "tdp ept\nscript\nzap size=4K", "t.mmu:5:12: zap: missing gpa= (usage: zap gpa=ADDR [size=SIZE])"},
 	{tdpRAM + "tdp ept\nscript\nmemslot-remove 3", "t.mmu:5:16: memslot-remove: no memslot 3"},

@@ -136,6 +136,7 @@ func coverage(steps []mmu.Step) map[string]bool {
 				}
 			}
 			tdpCoverage(got, st)
+			shadowCoverage(got, st)
 			for _, e := range st.Events {
 				guestAD := e.Func == "update_accessed_dirty_bits" || (e.Func == "cpu" && e.Kind == mmu.EvWrite && e.Space == mmu.SpaceGPA)
 				if guestAD && e.New&mmu.PTDirty != 0 && e.Old&mmu.PTDirty == 0 {
@@ -157,14 +158,60 @@ func coverage(steps []mmu.Step) map[string]bool {
 			if a.Reg == mmu.RegCR0 || a.Reg == mmu.RegCR3 || a.Reg == mmu.RegCR4 || a.Reg == mmu.RegEFER {
 				got["CR write"] = true
 			}
+			shadowCoverage(got, st)
 		case *mmu.RemoveMemslot:
 			got["memslot-remove"] = true
 			tdpCoverage(got, st)
+			shadowCoverage(got, st)
 		case *mmu.ZapGFNRange:
 			got["zap"] = true
+			shadowCoverage(got, st)
+		case *mmu.GuestWrite:
+			shadowCoverage(got, st)
+		case *mmu.Invlpg:
+			got["invlpg"] = true
+			shadowCoverage(got, st)
+		case *mmu.CheckShadow:
+			if r.OK {
+				got["check ok"] = true
+			}
 		}
 	}
 	return got
+}
+
+// shadowCoverage notes what a step shows of shadow paging, by the kernel
+// functions in its trace.
+func shadowCoverage(got map[string]bool, st mmu.Step) {
+	names := map[string]string{
+		"kvm_mmu_alloc_shadow_page": "shadow alloc", "kvm_mmu_find_shadow_page": "hash hit",
+		"kvm_unsync_page": "unsync", "kvm_unlink_unsync_page": "resync", "paging64_sync_spte": "sync_spte",
+		"paging32_sync_spte": "sync_spte", "kvm_mmu_track_write": "track write", "detect_write_misaligned": "misaligned",
+		"detect_write_flooding": "flooding", "mmu_alloc_special_roots": "special roots",
+		"kvm_inject_emulated_page_fault": "injected", "mark_mmio_spte": "mmio", "handle_mmio_page_fault": "mmio",
+		"kvm_mmu_prepare_zap_page": "zap page", "kvm_mmu_free_shadow_page": "free page",
+		"kvm_mmu_write_protect_fault": "emulate write", "kvm_mmu_zap_all_fast": "zap all",
+		"kvm_mmu_free_roots": "free roots", "kvm_mmu_reset_context": "reset context",
+	}
+	for _, e := range st.Events {
+		if n, ok := names[e.Func]; ok {
+			got[n] = true
+		}
+		switch {
+		case e.Kind == mmu.EvAlloc && strings.Contains(e.Text, "quadrant=3"):
+			got["quadrant"] = true
+		case e.Kind == mmu.EvAlloc && strings.Contains(e.Text, "it is direct"):
+			got["direct"] = true
+		case e.Kind == mmu.EvAlloc && strings.Contains(e.Text, "glevel=2"):
+			got["glevel"] = true
+		case e.Kind == mmu.EvResult && e.Func == "cpu" && strings.Contains(e.Text, "a 2 MiB shadow page"):
+			got["2M leaf"] = true
+		case e.Kind == mmu.EvResult && e.Func == "cpu" && strings.Contains(e.Text, "unsync shadow page"):
+			got["through unsync"] = true
+		case e.Kind == mmu.EvCheck && strings.Contains(e.Text, "CR0.WP=0: the guest's kernel may write"):
+			got["wp rule"] = true
+		}
+	}
 }
 
 // tdpCoverage notes what a step shows of two-dimensional paging: VM exits
@@ -226,6 +273,16 @@ func TestBuiltinCoverage(t *testing.T) {
 		"ept-pae-on-4":       {"refs=14", "refs=9"},
 		"npt-4on4":           {"refs=24", "exit", "NPF final", "NPF page", "alloc", "#PF no exit"},
 		"ept-fault-populate": {"refs=24", "refs=23", "exit", "alloc", "free", "mmio", "zap", "memslot-remove"},
+		// Shadow paging: refs count the processor's walk of the shadow
+		// tables (PAE: the PDPTE is a register).
+		"shadow-4level": {"refs=4", "shadow alloc", "unsync", "through unsync", "invlpg", "sync_spte", "resync",
+			"track write", "emulate write", "injected", "hash hit", "check ok"},
+		"shadow-32bit":         {"refs=2", "refs=1", "quadrant", "2M leaf", "direct", "track write", "check ok"},
+		"shadow-pae":           {"refs=2", "refs=1", "injected", "free roots", "hash hit", "check ok"},
+		"shadow-2on5-merged":   {"refs=5", "special roots", "quadrant", "free roots", "hash hit", "check ok"},
+		"shadow-2on5-expanded": {"refs=5", "glevel", "quadrant", "free roots", "hash hit", "check ok"},
+		"shadow-zap": {"misaligned", "flooding", "zap page", "free page", "zap", "zap all", "memslot-remove",
+			"mmio", "wp rule", "reset context", "hash hit", "check ok"},
 	}
 	for _, name := range Builtin() {
 		s, err := LoadBuiltin(name)

@@ -1,0 +1,129 @@
+package mmu
+
+import "fmt"
+
+// What the guest's control-register writes do to the shadow MMU (x86.c,
+// mmu.c): a CR3 write switches roots (kvm_mmu_new_pgd) and asks for a sync
+// (kvm_invalidate_pcid); a change of the paging role rebuilds the MMU
+// (kvm_mmu_reset_context); a PAE guest whose PDPTEs changed drops its root
+// (load_pdptrs). KVM then re-enters the guest (vcpu_enter_guest), handling
+// its requests and loading a root.
+
+// shadowAfterSetReg runs the shadow MMU's part of a register write that
+// kvm_set_cr0/3/4 or set_efer accepted.
+func (m *Machine) shadowAfterSetReg(v *VCPU, r Reg, old *Regs, oldPDPTRs [4]uint64, roleChanged bool) error {
+	mmu := &v.RootMMU
+	pdptrsChanged := v.Regs.Mode() == PagingPAE && oldPDPTRs != v.PDPTRs
+	switch {
+	case r == RegCR3:
+		if pdptrsChanged {
+			m.kvmMMUFreeRootsShadow(v, "load_pdptrs read PDPTEs that differ from the ones the shadow roots were built for")
+		}
+		if v.Regs.CR3 != old.CR3 {
+			m.kvmMMUNewPGD(v, v.Regs.CR3)
+		}
+		m.kvmInvalidatePCID(v)
+	case roleChanged:
+		m.kvmMMUResetContext(v)
+	case pdptrsChanged:
+		m.kvmMMUFreeRootsShadow(v, "load_pdptrs read PDPTEs that differ from the ones the shadow roots were built for")
+	default:
+		return nil
+	}
+	mmu.RootRole = m.shadow.rootRole(mmu.CPURole)
+	return m.shadowResume(v)
+}
+
+// kvmMMUNewPGD is kvm_mmu_new_pgd (fast_pgd_switch): a root with no shadow
+// page behind it (pae_root, special, dummy) is always freed; the current
+// root is kept if it already shadows the new CR3 with the current role
+// (is_root_usable). Otherwise KVM would look in prev_roots, its cache of
+// three previous roots; the model has no such cache yet (a later issue), so
+// the current root is freed as the LRU of an empty cache would be.
+func (m *Machine) kvmMMUNewPGD(v *VCPU, pgd uint64) {
+	mmu := &v.RootMMU
+	sp := m.shadow.spAt(mmu.Root)
+	if mmu.RootValid && sp == nil {
+		m.kvmMMUFreeRootsShadow(v, "fast_pgd_switch: the current root has no shadow page behind it (pae_root, special "+
+			"or dummy roots cannot be cached)")
+		return
+	}
+	if !mmu.RootValid {
+		return
+	}
+	if sp.Role == mmu.RootRole && mmu.RootPGD == pgd {
+		sp.WriteFloodingCount = 0
+		if !m.Quiet {
+			m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "fast_pgd_switch", Space: SpaceHPA, Addr: uint64(sp.SPT),
+				VCPU: v.ID, Text: fmt.Sprintf("fast_pgd_switch: the current root already shadows CR3 %s with the current "+
+					"role (is_root_usable): KVM keeps it (KVM_REQ_LOAD_MMU_PGD).", hex(pgd))})
+		}
+		return
+	}
+	// Seam: cached_root_find_and_keep_current would rotate the current root
+	// into prev_roots here and look for one that shadows pgd.
+	m.kvmMMUFreeRootsShadow(v, fmt.Sprintf("fast_pgd_switch: the current root shadows CR3 %s, not %s; KVM would keep "+
+		"it in prev_roots, a cache the model does not have yet", hex(mmu.RootPGD), hex(pgd)))
+}
+
+// kvmInvalidatePCID is kvm_invalidate_pcid for the active PCID (a CR3 write
+// that flushes): under shadow paging the guest's TLB flush must resync the
+// unsync shadow pages: KVM_REQ_MMU_SYNC and KVM_REQ_TLB_FLUSH_CURRENT.
+func (m *Machine) kvmInvalidatePCID(v *VCPU) {
+	v.ReqMMUSync = true
+	if !m.Quiet {
+		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_invalidate_pcid", VCPU: v.ID,
+			Text: "kvm_invalidate_pcid: a CR3 write flushes the guest's TLB, and the unsync shadow pages stand for " +
+				"TLB entries: KVM_REQ_MMU_SYNC and KVM_REQ_TLB_FLUSH_CURRENT are raised."})
+	}
+}
+
+// kvmMMUResetContext is kvm_mmu_reset_context: the paging role changed, so
+// every root goes (kvm_mmu_unload) and the MMU is set up again
+// (kvm_init_mmu); the pages themselves stay in the hash.
+func (m *Machine) kvmMMUResetContext(v *VCPU) {
+	if !m.Quiet {
+		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_reset_context", VCPU: v.ID,
+			Text: fmt.Sprintf("kvm_mmu_reset_context: the paging role changed (now %s), so kvm_mmu_unload frees the "+
+				"roots and kvm_init_mmu computes root_role %s. Pages built for the old role stay in the hash; their "+
+				"role no longer matches.", PagingMode(v.RootMMU.CPURole.Base.Level()),
+				roleWord(m.shadow.rootRole(v.RootMMU.CPURole)))})
+	}
+	m.kvmMMUFreeRootsShadow(v, "kvm_mmu_unload")
+}
+
+// shadowEnterGuest is the part of vcpu_enter_guest that matters to the
+// shadow MMU: KVM_REQ_MMU_FREE_OBSOLETE_ROOTS, KVM_REQ_MMU_SYNC, then
+// kvm_mmu_reload.
+func (m *Machine) shadowEnterGuest(v *VCPU) error {
+	if v.ReqFreeObsoleteRoots {
+		m.kvmMMUFreeObsoleteRootsShadow(v)
+	}
+	if v.ReqMMUSync {
+		v.ReqMMUSync = false
+		m.kvmMMUSyncRoots(v)
+	}
+	return m.kvmMMUReloadShadow(v)
+}
+
+// kvmMMUFreeObsoleteRootsShadow is kvm_mmu_free_obsolete_roots: a root
+// that is invalid or of an old generation is freed; so is a root with no
+// shadow page behind it, which KVM cannot tell fresh from stale
+// (is_obsolete_root).
+func (m *Machine) kvmMMUFreeObsoleteRootsShadow(v *VCPU) {
+	v.ReqFreeObsoleteRoots = false
+	mmu := &v.RootMMU
+	if !mmu.RootValid {
+		return
+	}
+	sp := m.shadow.spAt(mmu.Root)
+	if sp != nil && !m.shadow.isObsoleteSP(sp) {
+		return
+	}
+	why := "KVM_REQ_MMU_FREE_OBSOLETE_ROOTS: the root has no shadow page behind it, so KVM cannot tell whether it " +
+		"is stale and treats it as obsolete (is_obsolete_root)"
+	if sp != nil {
+		why = "KVM_REQ_MMU_FREE_OBSOLETE_ROOTS: the root is obsolete (zapped, or of an old mmu_valid_gen)"
+	}
+	m.kvmMMUFreeRootsShadow(v, why)
+}
