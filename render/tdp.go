@@ -143,6 +143,13 @@ func kvmGPA(v *mmu.View, tl *mmu.Timeline) (mmu.GPA, bool) {
 	return 0, false
 }
 
+// pdptesFromMemory reports whether the processor reads a PAE guest's
+// PDPTEs from memory in its 2D walk (NPT keeps no PDPTE registers), so
+// that the chain shows the PDPT in memory rather than the registers.
+func (f *focus) pdptesFromMemory() bool {
+	return f.tdp != nil && f.mode == mmu.PagingPAE && regRowOf(f.mode, f.tdp.format) == 0
+}
+
 // regRowOf is the guest level whose entries come from registers in a 2D
 // walk: a PAE guest's PDPTEs on EPT (loaded at MOV to CR3); NPT reads them
 // from memory.

@@ -59,7 +59,7 @@ func chainFor(f *focus) []*link {
 		}
 		prev := ch[len(ch)-1]
 		k := &link{hidden: i >= f.reached, edge: true, fromRow: prev.spec.pathRow(), ink: EdgeInk}
-		if l.FromReg {
+		if l.FromReg && !f.pdptesFromMemory() {
 			if f.loadPDPT {
 				prev.spec = pdptrSpec(f, l)
 				continue
