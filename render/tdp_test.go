@@ -20,7 +20,7 @@ type tdpCase struct {
 }
 
 // tdpMachine builds the guest of c with GVA 0x400000 mapped to GPA
-// 0x200000 (and GVA 0x600000 to a 2 MiB page at GPA 0x800000).
+// 0x200000 (and GVA 0xc00000 to a large page at GPA 0x800000).
 func tdpMachine(t *testing.T, c tdpCase) *mmu.Machine {
 	t.Helper()
 	cfg := mmu.DefaultConfig()
@@ -41,10 +41,13 @@ func tdpMachine(t *testing.T, c tdpCase) *mmu.Machine {
 	if _, err := g.Map(0x400000, 0x200000, mmu.PageSize, mmu.PTWritable|mmu.PTUser); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.Map(0x600000, 0x800000, 2<<20, mmu.PTWritable|mmu.PTUser); err != nil {
+	if _, err := g.Map(0xc00000, 0x800000, mmu.LevelPageSize(c.mode, 2), mmu.PTWritable|mmu.PTUser); err != nil {
 		t.Fatal(err)
 	}
 	regs := mmu.Regs{CR0: mmu.CR0PE | mmu.CR0PG | mmu.CR0WP, CR3: g.CR3(), CR4: mmu.CR4PAE | mmu.CR4PSE}
+	if c.mode == mmu.Paging32 {
+		regs.CR4 = mmu.CR4PSE
+	}
 	if c.mode == mmu.Paging4 || c.mode == mmu.Paging5 {
 		regs.EFER = mmu.EFERLME | mmu.EFERLMA | mmu.EFERNX
 	}
@@ -78,7 +81,7 @@ func tdpTimeline(t *testing.T, c tdpCase) *mmu.Timeline {
 	tl := mmu.NewTimeline(tdpMachine(t, c), []mmu.Action{
 		&mmu.Access{GVA: 0x400123},
 		&mmu.Access{GVA: 0x400123, Kind: mmu.AccessWrite, User: true},
-		&mmu.Access{GVA: 0x600abc},
+		&mmu.Access{GVA: 0xc00abc},
 		&mmu.PrintSPTE{GPA: 0x200000},
 	})
 	if tl.Err != nil {
