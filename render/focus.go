@@ -214,7 +214,7 @@ func (f *focus) targetOf(e *mmu.Event) target {
 		return target{kind: tgtHost, level: c.level, index: c.index, write: c.write, fault: c.fault}
 	}
 	switch {
-	case e.Kind == mmu.EvFault && e.HasEntry && f.mode == mmu.PagingPAE && e.Level == 3:
+	case e.Kind == mmu.EvFault && e.HasEntry && f.mode == mmu.PagingPAE && e.Level == 3 && !f.pdptesFromMemory():
 		return target{kind: tgtPDPTR, level: 3, index: e.Index, fault: true}
 	case e.Kind == mmu.EvFault && e.HasEntry:
 		return target{kind: tgtEntry, level: e.Level, index: e.Index, table: f.tableAt(e.Level), fault: true}

@@ -112,3 +112,52 @@ func TestLayoutRandom(t *testing.T) {
 		}
 	}
 }
+
+// TestLayoutRandomTDP is TestLayoutRandom on EPT and NPT, with KVM's own
+// actions mixed in: zaps, prefaults and prints of its SPTEs.
+func TestLayoutRandomTDP(t *testing.T) {
+	for _, kind := range []mmu.TDPKind{mmu.TDPEPT, mmu.TDPNPT} {
+		for _, mode := range []mmu.PagingMode{mmu.Paging32, mmu.PagingPAE, mmu.Paging4, mmu.Paging5} {
+			for seed := uint64(1); seed <= 3; seed++ {
+				r := rand.New(rand.NewPCG(seed, uint64(mode)+10*uint64(kind)))
+				m, gvas := randomMachine(t, mode, r)
+				if err := m.EnableTDP(mmu.TDPConfig{Kind: kind, Levels: 4, AD: r.IntN(2) == 0}); err != nil {
+					t.Fatal(err)
+				}
+				script := randomScript(r, mode, gvas, 16)
+				for i := 0; i < 4; i++ {
+					gpa := mmu.GPA(r.Uint64N(1<<14)) << mmu.PageShift
+					switch r.IntN(3) {
+					case 0:
+						script = append(script, &mmu.ZapGFNRange{GPA: gpa, Size: 1 << 21})
+					case 1:
+						script = append(script, &mmu.PreFault{GPA: gpa, Size: mmu.PageSize})
+					case 2:
+						script = append(script, &mmu.PrintSPTE{GPA: gpa})
+					}
+				}
+				r.Shuffle(len(script), func(i, j int) { script[i], script[j] = script[j], script[i] })
+				var ok []mmu.Action
+				probe := m.Clone()
+				for _, a := range script {
+					if _, err := probe.Do(a); err == nil {
+						ok = append(ok, a)
+					}
+				}
+				tl := mmu.NewTimeline(m, ok)
+				for step := 0; step < tl.Len(); step++ {
+					v, err := tl.Seek(step)
+					if err != nil {
+						t.Fatal(err)
+					}
+					sc := render.Layout(v, tl, render.Size{W: 870, H: 800})
+					for _, p := range checkScene(sc, v) {
+						t.Errorf("%s on %s seed %d step %d (%s %s): %s\n%s", mode, kind, seed, step,
+							v.Event.Kind, v.Event.Func, p, dump(sc))
+						return
+					}
+				}
+			}
+		}
+	}
+}

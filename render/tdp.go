@@ -249,6 +249,9 @@ func (t *tdpFocus) targetOf(e *mmu.Event) hostTarget {
 		// A table as a whole: allocated, freed, split, a root's count.
 		return hostTarget{ok: true, table: mmu.HPA(e.Addr), level: e.Level, index: -1,
 			write: e.Kind != mmu.EvSet, alloc: e.Kind == mmu.EvAlloc}
+	case e.HasEntry && e.Space != mmu.SpaceHPA:
+		// The guest's own entry (KVM's software walker, emulating).
+		return hostTarget{}
 	case t.walkFault != nil:
 		// KVM's handling of the exit: its checks are about the violation.
 		return hostTarget{ok: true, index: -1, violation: true}
