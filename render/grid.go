@@ -234,16 +234,8 @@ func gridBox(m *gridModel, host string) Box {
 	b.Title = []Text{{S: title, X: padX + stripW, Y: (titleH - LineHeight(titleFont)) / 2, Size: titleFont,
 		Font: MonoBold, Color: Ink}}
 	y := titleH + 4
-	b.Rows = append(b.Rows, gridLabel("guest table", gridLabelX, y, gridHeadH, MutedInk, AlignLeft))
-	for c := 0; c < cols; c++ {
-		name := "guest"
-		if hl := m.h - c; hl > 0 {
-			name = mmu.EntryName(mmu.Paging4, hl)
-		}
-		cx := x0 + float64(c)*(gridCellW+gridGap) + gridCellW/2
-		b.Rows = append(b.Rows, gridLabel(name, cx, y, gridHeadH, MutedInk, AlignCenter))
-	}
-	y += gridHeadH
+	b.Rows = append(b.Rows, gridHeader(m, host, x0, y)...)
+	y += 2 * gridHeadH
 	for _, l := range m.rows {
 		b.Rows = append(b.Rows, gridRow(m, l, x0, y, labelW)...)
 		y += gridCellH + gridGap
@@ -261,6 +253,26 @@ func gridBox(m *gridModel, host string) Box {
 	}
 	b.Rect = Rect{0, 0, w, y + padBot}
 	return b
+}
+
+// gridHeader labels the columns on two lines: "its GPA through the EPT"
+// over the host levels' entries, "then" over the guest's own entry.
+func gridHeader(m *gridModel, host string, x0, y float64) []Row {
+	colX := func(c int) float64 { return x0 + float64(c)*(gridCellW+gridGap) + gridCellW/2 }
+	span := (colX(0) + colX(m.h-1)) / 2
+	out := []Row{
+		gridLabel("its GPA through the "+host, span, y, gridHeadH, MutedInk, AlignCenter),
+		gridLabel("then", colX(m.h), y, gridHeadH, MutedInk, AlignCenter),
+		gridLabel("guest table", gridLabelX, y+gridHeadH, gridHeadH, MutedInk, AlignLeft),
+	}
+	for c := 0; c <= m.h; c++ {
+		name := "entry"
+		if hl := m.h - c; hl > 0 {
+			name = mmu.EntryName(mmu.Paging4, hl)
+		}
+		out = append(out, gridLabel(name, colX(c), y+gridHeadH, gridHeadH, MutedInk, AlignCenter))
+	}
+	return out
 }
 
 // gridLabel is a row holding one label.
