@@ -229,6 +229,9 @@ func machineState(m *Machine) string {
 			fmt.Fprintf(&b, "sp %+v\n", *sp)
 		}
 	}
+	if m.shadow != nil {
+		b.WriteString(shadowStateString(m))
+	}
 	snap := snapshot(m)
 	keys := make([]HPA, 0, len(snap))
 	for k := range snap {

@@ -202,6 +202,10 @@ func (m *Machine) kvmMMUTrackWrite(v *VCPU, gpa GPA, bytes int) {
 			m.kvmMMUPrepareZapPage(sp, &invalid)
 			continue
 		}
+		if sp.Role.Level() > 1 {
+			m.emitShadowNote(v, sp, "detect_write_flooding", fmt.Sprintf("write_flooding_count of %s is now %d; the "+
+				"third write before KVM uses the page again zaps it", spName(sp), sp.WriteFloodingCount))
+		}
 		first, n, ok := getWrittenSPTEs(sp, gpa)
 		if !ok {
 			continue

@@ -98,11 +98,15 @@ func (m *Machine) kvmMMUInvalidateAddr(v *VCPU, gva GVA, root HPA) {
 			break
 		}
 	}
-	if !m.Quiet && synced == 0 {
+	if !m.Quiet {
+		text := fmt.Sprintf("kvm_mmu_invalidate_addr: no unsync shadow page lies on the path of GVA %s: nothing to "+
+			"resync.", gva)
+		if synced > 0 {
+			text = fmt.Sprintf("kvm_mmu_invalidate_addr: the SPTE for GVA %s in the unsync page is resynced; the page "+
+				"stays unsync (only a CR3 write or a fault through it syncs it all).", gva)
+		}
 		m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "kvm_mmu_invalidate_addr", Space: SpaceGVA,
-			Addr: uint64(gva), VCPU: v.ID, GVA: gva,
-			Text: fmt.Sprintf("kvm_mmu_invalidate_addr: no unsync shadow page lies on the path of GVA %s: nothing to "+
-				"resync.", gva)})
+			Addr: uint64(gva), VCPU: v.ID, GVA: gva, Text: text})
 	}
 }
 

@@ -14,6 +14,7 @@ import "fmt"
 func (m *Machine) shadowAfterSetReg(v *VCPU, r Reg, old *Regs, oldPDPTRs [4]uint64, roleChanged bool) error {
 	mmu := &v.RootMMU
 	pdptrsChanged := v.Regs.Mode() == PagingPAE && oldPDPTRs != v.PDPTRs
+	mmu.RootRole = m.shadow.rootRole(mmu.CPURole)
 	switch {
 	case r == RegCR3:
 		if pdptrsChanged {
@@ -30,7 +31,6 @@ func (m *Machine) shadowAfterSetReg(v *VCPU, r Reg, old *Regs, oldPDPTRs [4]uint
 	default:
 		return nil
 	}
-	mmu.RootRole = m.shadow.rootRole(mmu.CPURole)
 	return m.shadowResume(v)
 }
 
@@ -113,11 +113,13 @@ func (m *Machine) shadowEnterGuest(v *VCPU) error {
 func (m *Machine) kvmMMUFreeObsoleteRootsShadow(v *VCPU) {
 	v.ReqFreeObsoleteRoots = false
 	mmu := &v.RootMMU
-	if !mmu.RootValid {
-		return
-	}
 	sp := m.shadow.spAt(mmu.Root)
-	if sp != nil && !m.shadow.isObsoleteSP(sp) {
+	if !mmu.RootValid || (sp != nil && !m.shadow.isObsoleteSP(sp)) {
+		if !m.Quiet {
+			m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "kvm_mmu_free_obsolete_roots", VCPU: v.ID,
+				Text: "kvm_mmu_free_obsolete_roots (KVM_REQ_MMU_FREE_OBSOLETE_ROOTS): the vCPU's root is not obsolete: " +
+					"nothing to free."})
+		}
 		return
 	}
 	why := "KVM_REQ_MMU_FREE_OBSOLETE_ROOTS: the root has no shadow page behind it, so KVM cannot tell whether it " +

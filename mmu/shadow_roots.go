@@ -308,16 +308,18 @@ func (m *Machine) kvmMMUFreeRootsShadow(v *VCPU, why string) {
 	if !mmu.RootValid {
 		return
 	}
+	root, dummy := mmu.Root, m.isDummyRoot(v)
+	mmu.Root, mmu.RootValid, mmu.RootPGD = 0, false, 0
 	if !m.Quiet {
-		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_free_roots", Space: SpaceHPA, Addr: uint64(mmu.Root),
+		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_free_roots", Space: SpaceHPA, Addr: uint64(root),
 			VCPU: v.ID, Text: fmt.Sprintf("kvm_mmu_free_roots(KVM_MMU_ROOT_CURRENT): %s, so vCPU %d lets go of its root "+
-				"at HPA %s; root.hpa becomes INVALID_PAGE and a new root is loaded before the next entry.", why, v.ID, mmu.Root)})
+				"at HPA %s; root.hpa becomes INVALID_PAGE and a new root is loaded before the next entry.", why, v.ID, root)})
 	}
 	var invalid []*KVMMMUPage
 	switch {
-	case m.isDummyRoot(v):
-	case m.shadow.spAt(mmu.Root) != nil:
-		m.mmuFreeRootPage(v, m.shadow.spAt(mmu.Root), &invalid)
+	case dummy:
+	case m.shadow.spAt(root) != nil:
+		m.mmuFreeRootPage(v, m.shadow.spAt(root), &invalid)
 	default:
 		for i := 0; i < 4; i++ {
 			e := m.readSPTE(mmu.PAERoot + HPA(8*i))
@@ -330,7 +332,6 @@ func (m *Machine) kvmMMUFreeRootsShadow(v *VCPU, why string) {
 			m.clearPAERoot(v, i)
 		}
 	}
-	mmu.Root, mmu.RootValid, mmu.RootPGD = 0, false, 0
 	m.kvmMMUCommitZapPage(invalid)
 }
 

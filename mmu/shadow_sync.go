@@ -185,11 +185,13 @@ func (m *Machine) mmuPagesClearParents(path []unsyncLink) {
 func (m *Machine) mmuSyncChildren(v *VCPU, parent *KVMMMUPage) bool {
 	var invalid []*KVMMMUPage
 	flush := false
+	synced := 0
 	for round := 0; round < 64; round++ {
 		items := m.mmuUnsyncWalk(parent)
 		if len(items) == 0 {
 			break
 		}
+		synced += len(items)
 		protected := false
 		for _, it := range items {
 			protected = m.kvmMMUSlotGFNWriteProtect(it.sp.GFN, 1, fmt.Sprintf("GFN %s is a guest page table "+
@@ -206,6 +208,12 @@ func (m *Machine) mmuSyncChildren(v *VCPU, parent *KVMMMUPage) bool {
 		}
 	}
 	m.kvmMMURemoteFlushOrZap(invalid, flush, "mmu_sync_children")
+	if !m.Quiet {
+		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "mmu_sync_children", Space: SpaceHPA, Addr: uint64(parent.SPT),
+			Level: parent.Role.Level(), VCPU: vcpuID(v), Table: uint64(parent.SPT), Old: uint64(synced), New: 0,
+			Text: fmt.Sprintf("mmu_sync_children: %d unsync page(s) below %s resynced; the unsync_child_bitmap bits "+
+				"that led to them are cleared on the way up (mmu_pages_clear_parents).", synced, spName(parent))})
+	}
 	return false
 }
 

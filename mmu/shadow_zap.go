@@ -71,12 +71,21 @@ func (m *Machine) kvmMMUPrepareZapPage(sp *KVMMMUPage, invalid *[]*KVMMMUPage) i
 		for _, v := range m.VCPUs {
 			v.ReqFreeObsoleteRoots = true
 		}
-		if !m.Quiet {
-			m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_prepare_zap_page", Space: SpaceHPA,
-				Addr: uint64(sp.SPT), Level: sp.Role.Level(), Old: uint64(sp.RootCount), New: uint64(sp.RootCount),
-				Text: fmt.Sprintf("kvm_mmu_prepare_zap_page: %s is a root held %d time(s), so it cannot be freed yet: "+
-					"role.invalid=1, and every vCPU gets KVM_REQ_MMU_FREE_OBSOLETE_ROOTS.", spName(sp), sp.RootCount)})
+	}
+	if !m.Quiet {
+		text := fmt.Sprintf("kvm_mmu_prepare_zap_page: %s is marked invalid (role.invalid=1) and goes on the invalid "+
+			"list, to be freed by kvm_mmu_commit_zap_page.", spName(sp))
+		switch {
+		case zappedRoot:
+			text = fmt.Sprintf("kvm_mmu_prepare_zap_page: %s is a root held %d time(s), so it cannot be freed yet: "+
+				"role.invalid=1, and every vCPU gets KVM_REQ_MMU_FREE_OBSOLETE_ROOTS.", spName(sp), sp.RootCount)
+		case sp.RootCount > 0:
+			text = fmt.Sprintf("kvm_mmu_prepare_zap_page: %s is a root held %d time(s): it stays, invalid, until "+
+				"its holders free their obsolete roots.", spName(sp), sp.RootCount)
 		}
+		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_prepare_zap_page", Space: SpaceHPA,
+			Addr: uint64(sp.SPT), Level: sp.Role.Level(), Old: uint64(sp.RootCount), New: uint64(sp.RootCount),
+			Table: uint64(sp.SPT), Text: text})
 	}
 	return n
 }

@@ -153,6 +153,9 @@ func (m *Machine) EnableTDP(cfg TDPConfig) error {
 	if m.tdp != nil {
 		return fmt.Errorf("TDP is already enabled (%s)", m.tdp.cfg.Kind)
 	}
+	if m.shadow != nil {
+		return fmt.Errorf("the VM runs on shadow paging, which EPT/NPT replace")
+	}
 	switch cfg.Kind {
 	case TDPEPT:
 	case TDPNPT:

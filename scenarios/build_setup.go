@@ -230,6 +230,10 @@ func (b *builder) regsCmd(c *call) error {
 			return err
 		}
 		if f := missingFeature(b.cfg, r, v); f != "" && op != mmu.RegClearBits {
+			if p, ok := b.once["shadow"]; ok && f == "pku" {
+				return Errorf(a.Value.Pos, "regs: KVM offers protection keys only with EPT/NPT, not with shadow paging "+
+					"(line %d)", p.Line)
+			}
 			return Errorf(a.Value.Pos, "regs: the machine has no %s (machine features-=%s)", f, f)
 		}
 		for _, id := range ids {

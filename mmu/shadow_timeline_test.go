@@ -1,0 +1,155 @@
+package mmu
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+)
+
+// shadowTimelineEnv builds a guest that a shadow timeline script uses:
+// data pages, a window onto their page table and one onto the page
+// directory, and a second memslot to remove.
+func shadowTimelineEnv(t testing.TB, mode PagingMode, cfg ShadowConfig) *testEnv {
+	e := shadowEnv(t, mode, cfg)
+	e.mapPage(0x400000, 0x200000, PageSize, PTWritable|PTUser)
+	e.mapPage(0x401000, 0x201000, PageSize, PTWritable|PTUser)
+	e.mapPage(0x402000, 0x202000, PageSize, 0)
+	e.mapPage(0x800000, extraGPA(mode), PageSize, PTWritable|PTUser)
+	e.mapPage(0x600000, e.entryGPA(0x400000, 1)&^pageMask, PageSize, PTWritable)
+	e.mapPage(0x601000, e.entryGPA(0x400000, 2)&^pageMask, PageSize, PTWritable)
+	e.load()
+	return e
+}
+
+// extraGPA is a GPA in a memslot a script can remove: 4 GiB (slot 1), or
+// 1 GiB (slot 2) for a 32-bit guest, whose entries cannot reach 4 GiB.
+func extraGPA(mode PagingMode) GPA {
+	if mode == Paging32 {
+		return testGiantGPA
+	}
+	return testHighGPA
+}
+
+// extraSlot is the memslot of extraGPA.
+func extraSlot(mode PagingMode) int {
+	if mode == Paging32 {
+		return 2
+	}
+	return 1
+}
+
+// shadowScript exercises what a shadow timeline must restore: pages made,
+// unsync and resynced, emulated writes, flooding, a role change, a zap,
+// and a memslot removal with a root still in use.
+func shadowScript(mode PagingMode) []Action {
+	size := EntrySize(mode)
+	pde := GVA(0x601000) | GVA(2*size) // PDE 2 maps 0x400000 in every mode but 32-bit's
+	if mode == Paging32 {
+		pde = 0x601000 | 4
+	}
+	return []Action{
+		read(0x400123, true), write(0x401000, true), read(0x402000, false),
+		store(0x600000|GVA(size), size, 0x203067), read(0x401000, true), &Invlpg{GVA: 0x401000},
+		read(0x401000, true), store(0x600000, size, 0), &SetReg{Reg: RegCR3, Value: 0x100000},
+		read(0x400000, true), store(pde, size, 0), read(0x400000, true),
+		&GuestWrite{GPA: 0x103800, Size: size, Value: 0}, &GuestWrite{GPA: 0x103800, Size: size, Value: 0},
+		&SetReg{Reg: RegCR0, Op: RegClearBits, Value: CR0WP}, write(0x402000, false), read(0x402000, true),
+		&SetReg{Reg: RegCR0, Op: RegSetBits, Value: CR0WP}, read(0x800000, true),
+		&ZapGFNRange{GPA: extraGPA(mode), Size: PageSize}, read(0x800000, true), &CheckShadow{},
+		&RemoveMemslot{ID: extraSlot(mode)}, read(0x800000, true), read(0x402000, false), &CheckShadow{},
+	}
+}
+
+// TestShadowTimelineSeek: Seek(k) for every step of shadow scripts (PAE
+// shadow, special roots, both variants, 4 levels) equals running the
+// script: at the end of each action, and in the middle of it as an
+// independent replay observed it.
+func TestShadowTimelineSeek(t *testing.T) {
+	for _, c := range []struct {
+		mode PagingMode
+		cfg  ShadowConfig
+	}{
+		{Paging4, ShadowConfig{}}, {Paging32, ShadowConfig{}},
+		{Paging32, ShadowConfig{RootLevel: 5}}, {Paging32, ShadowConfig{RootLevel: 5, Variant: ShadowLevelExpanded}},
+	} {
+		t.Run(fmt.Sprintf("%s-root%d-%s", modeShort(c.mode), c.cfg.RootLevel, c.cfg.Variant), func(t *testing.T) {
+			seekCheck(t, func() *Machine { return shadowTimelineEnv(t, c.mode, c.cfg).m }, shadowScript(c.mode))
+		})
+	}
+}
+
+// seekCheck compares every step of a timeline (every fifth event in the
+// middle of an action) with a step-by-step run.
+func seekCheck(t *testing.T, env func() *Machine, script []Action) {
+	const every = 5
+	base := env()
+	initial := machineState(base)
+	tl := NewTimeline(base, script)
+	if tl.Err != nil {
+		t.Fatal(tl.Err)
+	}
+	if machineState(base) != initial {
+		t.Fatal("NewTimeline changed the machine it was given")
+	}
+	cur := env()
+	var before []*Machine
+	var during []map[int]string
+	for i, a := range script {
+		before = append(before, cur.Clone())
+		states := map[int]string{}
+		cur.observe = func(m *Machine, i int) {
+			if i%every == 0 {
+				states[i] = machineState(m)
+			}
+		}
+		if _, err := cur.Do(a); err != nil {
+			t.Fatal(err)
+		}
+		cur.observe = nil
+		mustCheck(t, cur, fmt.Sprintf("after action %d (%T)", i, a))
+		during = append(during, states)
+	}
+	before = append(before, cur)
+	j1, _ := traceBytes(t, tl.Steps)
+	j2, _ := traceBytes(t, runScript(t, env(), script))
+	if !bytes.Equal(j1, j2) {
+		t.Fatal("the timeline's trace differs from running the script")
+	}
+	for k := 0; k < tl.Len(); k++ {
+		a, ev := tl.Locate(k)
+		last := a < 0 || ev == len(tl.Steps[a].Events)-1 || len(tl.Steps[a].Events) == 0
+		if !last && ev%every != 0 {
+			continue
+		}
+		v, err := tl.Seek(k)
+		if err != nil {
+			t.Fatalf("Seek(%d): %v", k, err)
+		}
+		got := machineState(v.Machine)
+		switch {
+		case a < 0:
+			if got != initial {
+				t.Fatal("step 0 is not the initial state")
+			}
+		case last:
+			if got != machineState(before[a+1]) {
+				t.Fatalf("Seek(%d), the end of action %d (%T), differs from running the script", k, a, script[a])
+			}
+		default:
+			if got != during[a][ev] {
+				t.Fatalf("Seek(%d), event %d of action %d (%T: %s), differs from the replay", k, ev, a, script[a],
+					tl.Steps[a].Events[ev].Text)
+			}
+		}
+	}
+	c := cur.Clone()
+	if _, err := c.Do(&Access{GVA: 0x400123, Kind: AccessWrite}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(&SetReg{Reg: RegCR3, Value: 0x100000}); err != nil {
+		t.Fatal(err)
+	}
+	if machineState(cur) != machineState(before[len(script)]) {
+		t.Fatal("running a clone changed the original")
+	}
+}

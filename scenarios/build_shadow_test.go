@@ -1,0 +1,120 @@
+package scenarios
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"mmuviz/mmu"
+)
+
+// shadowBuiltins are the built-in scenarios on shadow paging.
+func shadowBuiltins(t *testing.T) []string {
+	var out []string
+	for _, name := range Builtin() {
+		if strings.HasPrefix(name, "shadow-") {
+			out = append(out, name)
+		}
+	}
+	if len(out) != 6 {
+		t.Fatalf("shadow scenarios: %v", out)
+	}
+	return out
+}
+
+// shadowView is what a picture can read of a machine's shadow MMU.
+func shadowView(m *mmu.Machine) string {
+	var b strings.Builder
+	for _, p := range m.ShadowPages() {
+		fmt.Fprintf(&b, "%+v %x\n", p, m.HostTable(p.HPA))
+	}
+	for i := range m.VCPUs {
+		r, _ := m.ShadowRoots(i)
+		fmt.Fprintf(&b, "roots %+v\n", r)
+	}
+	b.WriteString(m.ShadowCensus())
+	return b.String()
+}
+
+// TestShadowScenariosInvariants runs every shadow scenario action by
+// action, checking the shadow MMU's invariants after each, and checks
+// that seeking the timeline to the end of each action gives the same
+// machine, as pictures read it.
+func TestShadowScenariosInvariants(t *testing.T) {
+	for _, name := range shadowBuiltins(t) {
+		t.Run(name, func(t *testing.T) {
+			s, err := LoadBuiltin(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := s.Machine.Clone()
+			var views []string
+			for i, a := range s.Script {
+				if _, err := m.Do(a); err != nil {
+					t.Fatal(s.ActionError(i, err))
+				}
+				if bad := m.CheckShadowInvariants(); len(bad) > 0 {
+					t.Fatalf("after line %d (%s): %v", a.Src().Line, a.Src().Text, bad)
+				}
+				views = append(views, shadowView(m))
+			}
+			tl := s.Timeline()
+			if tl.Err != nil {
+				t.Fatal(tl.Err)
+			}
+			for i, st := range tl.Steps {
+				end := tl.StepOf(i, max(len(st.Events)-1, 0))
+				v, err := tl.Seek(end)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := shadowView(v.Machine); got != views[i] {
+					t.Fatalf("Seek(%d), the end of line %d, differs from running the script", end, st.Action.Src().Line)
+				}
+			}
+			// EachView's machines are Seek's, step by step.
+			k := 0
+			tl.EachView(func(v *mmu.View) {
+				if k%17 == 0 {
+					s, err := tl.Seek(v.Step)
+					if err != nil || shadowView(s.Machine) != shadowView(v.Machine) || !reflect.DeepEqual(s.Events, v.Events) {
+						t.Fatalf("EachView and Seek differ at step %d", v.Step)
+					}
+				}
+				k++
+			})
+		})
+	}
+}
+
+// TestShadowBuildErrors: the messages of the shadow commands.
+func TestShadowBuildErrors(t *testing.T) {
+	const ram = "memslot 0 gpa=0 size=64M hpa=256M\n"
+	for _, tc := range []struct{ src, want string }{
+		{ram + "shadow root-level=3", "t.mmu:2:19: shadow: root-level is 4 or 5, not 3"},
+		{ram + "shadow variant=level-expanded", "t.mmu:2:16: shadow: the level-expanded proposal only changes guests with fewer levels than KVM's root: add root-level=4 or root-level=5"},
+		{ram + "shadow variant=flat", "t.mmu:2:16: shadow: expected the variant (merged, level-expanded), found identifier flat"},
+		{ram + "shadow\nshadow", "t.mmu:3:1: shadow: given twice (first on line 2)"},
+		{ram + "tdp ept\nshadow", "t.mmu:3:1: shadow: the machine runs on EPT/NPT (line 2); shadow paging is what KVM does without them"},
+		{ram + "shadow\ntdp ept", "t.mmu:3:1: tdp: the machine runs on shadow paging (line 2); EPT/NPT replace it"},
+		{ram + "shadow\nregs cr4+=pke", "t.mmu:3:11: regs: KVM offers protection keys only with EPT/NPT, not with shadow paging (line 2)"},
+		{ram + "paging level4\nscript\ncheck", "t.mmu:4:1: check: the invariants checked are the shadow MMU's: write `shadow` above"},
+		{ram + "paging level4\nscript\ninvlpg", "t.mmu:4:7: invlpg: missing the GVA (usage: invlpg GVA [vcpu=N])"},
+		{ram + "paging level4\nscript\nwrite 0x1000 size=4", "t.mmu:4:14: write: size= is the size of the value= stored; give value= too"},
+		{ram + "paging level4\nscript\nwrite 0x1000 value=0x10000 size=2", "t.mmu:4:20: write: 0x10000 does not fit in a 2-byte store"},
+		{ram + "paging level4\nscript\nwrite 0x1ffc value=1", "t.mmu:4:20: write: a 8-byte store at GVA 0x1ffc would cross a page boundary"},
+		{ram + "paging level4\nscript\nwrite 0x1000 value=1 size=3", "t.mmu:4:27: write: size is 1, 2, 4 or 8 bytes, not 3"},
+		{ram + "paging level4\nscript\nread 0x1000 value=1", "t.mmu:4:13: read: unknown key \"value\" (usage: read GVA [user|supervisor|implicit] [vcpu=N])"},
+		{ram + "shadow\npaging off\nscript\nread 0x1000", "t.mmu:5:6: read: vCPU 0 has paging off: shadowing it needs direct roots (nonpaging_page_fault), which the model does not build yet"},
+	} {
+		_, err := Load("t.mmu", []byte(tc.src))
+		if err == nil {
+			s, _ := Load("t.mmu", []byte(tc.src))
+			_, err = s.Run()
+		}
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%q:\n got %v\nwant %s", tc.src, err, tc.want)
+		}
+	}
+}
