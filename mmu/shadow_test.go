@@ -361,3 +361,55 @@ func TestShadowEnableErrors(t *testing.T) {
 		t.Error("PKE under shadow paging")
 	}
 }
+
+// TestShadowTwoVCPUs: two vCPUs with the same CR3 share the root page
+// (root_count 2) and every shadow page; a CR3 switch of one leaves the
+// other's root alone.
+func TestShadowTwoVCPUs(t *testing.T) {
+	m, err := NewMachine(DefaultConfig(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AddMemslot(Memslot{ID: 0, NPages: testRAMPages, BasePFN: testRAMPFN}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.EnableShadow(ShadowConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := NewGuestTables(m, Paging4, testPool, testPoolSize)
+	g2, _ := NewGuestTables(m, Paging4, testPool+testPoolSize, testPoolSize)
+	for _, tg := range []*GuestTables{g, g2} {
+		if _, err := tg.Map(0x400000, 0x200000, PageSize, PTWritable|PTUser); err != nil {
+			t.Fatal(err)
+		}
+	}
+	regs := defaultRegs(Paging4)
+	regs.CR3 = g.CR3()
+	for id := 0; id < 2; id++ {
+		if err := m.SetupRegs(id, regs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id := 0; id < 2; id++ {
+		if st, err := m.Do(&Access{VCPU: id, GVA: 0x400000, Kind: AccessRead, User: true}); err != nil || !st.Result.OK {
+			t.Fatalf("vCPU %d: %v %+v", id, err, st.Result)
+		}
+		mustCheck(t, m, "after an access")
+	}
+	r0, _ := m.ShadowRoots(0)
+	r1, _ := m.ShadowRoots(1)
+	if p, _ := m.ShadowPageAt(r0.Root); r0.Root != r1.Root || p.RootCount != 2 || len(m.ShadowPages()) != 4 {
+		t.Fatalf("roots %s %s, %+v, %d pages", r0.Root, r1.Root, p, len(m.ShadowPages()))
+	}
+	if _, err := m.Do(&SetReg{VCPU: 1, Reg: RegCR3, Value: g2.CR3()}); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, m, "after vCPU 1's CR3 write")
+	if p, _ := m.ShadowPageAt(r0.Root); p.RootCount != 1 {
+		t.Errorf("vCPU 0's root: %+v", p)
+	}
+	if st, _ := m.Do(&Access{VCPU: 1, GVA: 0x400000, Kind: AccessRead, User: true}); !st.Result.OK {
+		t.Errorf("vCPU 1 on its new tables: %+v", st.Result)
+	}
+	mustCheck(t, m, "the end")
+}

@@ -62,9 +62,16 @@ func (m *Machine) SPTEPresent(spte uint64) bool {
 	return m.tdp.present(spte)
 }
 
-// IsMMIOSPTE reports whether spte is one of KVM's MMIO SPTEs.
+// IsMMIOSPTE reports whether spte is one of KVM's MMIO SPTEs (of the
+// TDP MMU or the shadow MMU).
 func (m *Machine) IsMMIOSPTE(spte uint64) bool {
-	return m.tdp != nil && m.tdp.masks.isMMIOSPTE(spte)
+	switch {
+	case m.tdp != nil:
+		return m.tdp.masks.isMMIOSPTE(spte)
+	case m.shadow != nil:
+		return m.shadow.masks.isMMIOSPTE(spte)
+	}
+	return false
 }
 
 // SPTEPointsTo returns the HPA a present SPTE at level points to, and
