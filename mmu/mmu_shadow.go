@@ -31,8 +31,14 @@ func (m *Machine) kvmMMUFindShadowPage(v *VCPU, gfn GFN, role PageRole) *KVMMMUP
 			continue
 		}
 		if !sp.Role.Direct() && sp.Unsync {
-			if m.kvmSyncPage(v, sp, &invalid) < 0 {
+			m.emitShadowNote(v, sp, "kvm_mmu_find_shadow_page", fmt.Sprintf("%s matches but is unsync: kvm_sync_page "+
+				"brings it up to date first, without write-protecting it or marking it synced", spName(sp)))
+			r := m.kvmSyncPage(v, sp, &invalid)
+			if r < 0 {
 				break
+			}
+			if r > 0 {
+				m.kvmFlushRemoteTLBs("kvm_mmu_find_shadow_page", "kvm_sync_page changed SPTEs")
 			}
 		}
 		sp.WriteFloodingCount = 0

@@ -43,6 +43,7 @@ const (
 	ShadowLevelExpanded
 )
 
+// String names the variant as scenarios write it.
 func (v ShadowVariant) String() string {
 	if v == ShadowLevelExpanded {
 		return "level-expanded"
