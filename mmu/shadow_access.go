@@ -175,10 +175,6 @@ func (m *Machine) doAccessShadow(v *VCPU, a *Access, mode PagingMode, acc uint64
 		}
 		return Result{Fault: gp, HasRefs: true}, nil
 	}
-	if mode == PagingOff {
-		return Result{}, fmt.Errorf("vCPU %d has paging off: shadowing it needs direct roots (nonpaging_page_fault), "+
-			"which the model does not build yet", v.ID)
-	}
 	total := 0
 	for try := 1; try <= maxShadowAttempts; try++ {
 		if try > 1 {
@@ -222,9 +218,13 @@ func (m *Machine) emitShadowBegin(v *VCPU, a *Access, mode PagingMode, acc uint6
 	}
 	text := fmt.Sprintf("vCPU %d runs the guest: a %s of GVA %s with %s under shadow paging", v.ID,
 		describeAccess(acc), a.GVA, mode)
-	if gp == nil && mode != PagingOff {
+	switch {
+	case gp == nil && mode == PagingOff:
+		text += ". The processor still runs with paging on, through KVM's direct shadow tables, which map GVA = GPA " +
+			"to HPA."
+	case gp == nil:
 		text += ". The processor walks KVM's shadow tables, not the guest's: they map GVA straight to HPA."
-	} else {
+	default:
 		text += "."
 	}
 	m.emit(Event{Kind: EvBegin, MMU: "root_mmu", Func: "cpu", Space: SpaceGVA, Addr: uint64(a.GVA), VCPU: v.ID,
@@ -376,10 +376,5 @@ func (m *Machine) shadowGuestWrite(v *VCPU, gpa GPA, hpa HPA, size int, val uint
 }
 
 // shadowResume is KVM re-entering the guest after handling an exit
-// (shadowEnterGuest), when the guest has paging on.
-func (m *Machine) shadowResume(v *VCPU) error {
-	if v.Regs.Mode() == PagingOff {
-		return nil
-	}
-	return m.shadowEnterGuest(v)
-}
+// (shadowEnterGuest).
+func (m *Machine) shadowResume(v *VCPU) error { return m.shadowEnterGuest(v) }

@@ -51,7 +51,7 @@ func (m *Machine) kvmMMUNewPGD(v *VCPU, pgd uint64) {
 	if !mmu.RootValid {
 		return
 	}
-	if sp.Role == mmu.RootRole && mmu.RootPGD == pgd {
+	if sp.Role == mmu.RootRole && (mmu.RootRole.Direct() || mmu.RootPGD == pgd) {
 		sp.WriteFloodingCount = 0
 		if !m.Quiet {
 			m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "fast_pgd_switch", Space: SpaceHPA, Addr: uint64(sp.SPT),

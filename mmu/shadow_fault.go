@@ -83,7 +83,14 @@ func (m *Machine) kvmMMUPageFaultShadow(v *VCPU, gva GVA, ec, acc uint64) (retPF
 			return r, nil, nil
 		}
 	}
-	r, w, inj := m.fnamePageFault(v, gva, ec, acc)
+	var r retPF
+	var w *GuestWalker
+	var inj *Fault
+	if v.RootMMU.RootRole.Direct() {
+		r = m.nonpagingPageFault(v, gva, ec, acc)
+	} else {
+		r, w, inj = m.fnamePageFault(v, gva, ec, acc)
+	}
 	if r == retPFWriteProtected {
 		r = m.kvmMMUWriteProtectFault(v, gva)
 	}

@@ -133,12 +133,6 @@ func TestShadowBadActions(t *testing.T) {
 	if st.Result.Fault == nil || !hasFunc(st, "kvm_mmu_get_dummy_root") {
 		t.Errorf("dummy root: %+v %v", st.Result, funcs(st))
 	}
-	// Paging off is refused with a reason, not a panic.
-	e = shadowEnv(t, PagingOff, ShadowConfig{})
-	e.load()
-	if _, err := e.m.Do(read(0x1000, false)); err == nil || !bytesContains(err.Error(), "direct roots") {
-		t.Errorf("paging off: %v", err)
-	}
 }
 
 // FuzzShadowActions throws arbitrary actions at machines on shadow

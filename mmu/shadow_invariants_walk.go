@@ -46,13 +46,18 @@ func (m *Machine) guestTranslation(v *VCPU, gva GVA) guestXlat {
 		return guestXlat{why: "the guest's walk does not end in a page"}
 	}
 	x.ok, x.gpa, x.hpa, x.mapped, x.size = true, p.GPA, p.HPA, p.HasHPA, p.PageSize
+	if p.Mode == PagingOff {
+		x.dirty, x.size = true, 1<<30 // no guest entry: any page size, nothing to keep clean
+		x.gpa &^= pageMask
+		x.hpa &^= pageMask
+	}
 	return x
 }
 
 // checkTranslations enumerates the leaves reachable from v's root.
 func (c *invChecker) checkTranslations(v *VCPU) {
 	mmu := &v.RootMMU
-	if !mmu.RootValid || c.m.isDummyRoot(v) || mmu.RootRole.Direct() {
+	if !mmu.RootValid || c.m.isDummyRoot(v) {
 		return
 	}
 	level := c.m.hwRootLevel(v)

@@ -257,10 +257,10 @@ func FuzzShadowScripts(f *testing.F) {
 // the end of every action, the machine a step-by-step run gives (every
 // change of the shadow MMU is followed by an event).
 func TestShadowRandomTimelines(t *testing.T) {
-	for i, c := range shadowWorldConfigs[:6] {
+	for i, c := range shadowWorldConfigs[:4] {
 		w := newShadowWorld(t, int64(200+i), c.mode, c.cfg)
 		var script []Action
-		for len(script) < 40 {
+		for len(script) < 30 {
 			if sh, _ := w.step(); sh != nil {
 				script = append(script, sh)
 			}

@@ -1,6 +1,9 @@
 package mmu
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Roots of the shadow MMU (mmu.c): kvm_mmu_load builds them on entry into
 // the guest, kvm_mmu_free_roots drops them. A 64-bit guest's root is a
@@ -27,14 +30,14 @@ func (m *Machine) kvmMMUReloadShadow(v *VCPU) error {
 // the root (kvm_mmu_load_pgd).
 func (m *Machine) kvmMMULoadShadow(v *VCPU) error {
 	mmu := &v.RootMMU
-	if mmu.RootRole.Direct() {
-		return fmt.Errorf("vCPU %d has paging off: shadowing it needs direct roots (nonpaging_page_fault), "+
-			"which the model does not build yet", v.ID)
-	}
 	if err := m.mmuAllocSpecialRoots(v); err != nil {
 		return err
 	}
-	if err := m.mmuAllocShadowRoots(v); err != nil {
+	alloc := m.mmuAllocShadowRoots
+	if mmu.RootRole.Direct() {
+		alloc = m.mmuAllocDirectRoots
+	}
+	if err := alloc(v); err != nil {
 		return err
 	}
 	m.kvmMMUSyncRoots(v)
@@ -57,7 +60,8 @@ func (m *Machine) hwRootLevel(v *VCPU) int { return v.RootMMU.RootRole.Level() }
 // demand and kept with the vCPU. Only the merged variant has them.
 func (m *Machine) mmuAllocSpecialRoots(v *VCPU) error {
 	mmu := &v.RootMMU
-	if m.shadow.cfg.Variant != ShadowMerged || mmu.CPURole.Base.Level() >= 4 || mmu.RootRole.Level() < 4 {
+	if m.shadow.cfg.Variant != ShadowMerged || mmu.RootRole.Direct() || mmu.CPURole.Base.Level() >= 4 ||
+		mmu.RootRole.Level() < 4 {
 		return nil
 	}
 	need5 := mmu.RootRole.Level() > 4
@@ -224,13 +228,22 @@ func (m *Machine) setPAERoot(v *VCPU, i int, e uint64, sp *KVMMMUPage) {
 	if sp != nil {
 		what := fmt.Sprintf("GVA %s-%s, a quarter of the guest's 1024-entry page directory (quadrant %d)",
 			hex(uint64(i)<<30), hex(uint64(i+1)<<30-1), i)
-		if mmu.CPURole.Base.Level() == int(PagingPAE) {
+		switch {
+		case sp.Role.Direct():
+			what = fmt.Sprintf("GVA = GPA %s-%s: paging is off, so a direct page maps that GiB as it is",
+				hex(uint64(i)<<30), hex(uint64(i+1)<<30-1))
+		case mmu.CPURole.Base.Level() == int(PagingPAE):
 			what = fmt.Sprintf("GVA %s-%s, the page directory of the guest's PDPTE %d", hex(uint64(i)<<30),
 				hex(uint64(i+1)<<30-1), i)
 		}
 		text = fmt.Sprintf("mmu_alloc_shadow_roots: pae_root[%d] = %s points to %s for %s.", i, hex(e), spName(sp), what)
 	}
-	m.emit(Event{Kind: EvWrite, MMU: "root_mmu", Func: "mmu_alloc_shadow_roots", Space: SpaceHPA, Addr: uint64(addr),
+	fn := "mmu_alloc_shadow_roots"
+	if sp != nil && sp.Role.Direct() {
+		fn = "mmu_alloc_direct_roots"
+		text = fn + strings.TrimPrefix(text, "mmu_alloc_shadow_roots")
+	}
+	m.emit(Event{Kind: EvWrite, MMU: "root_mmu", Func: fn, Space: SpaceHPA, Addr: uint64(addr),
 		Level: 3, Index: i, HasEntry: true, Old: old, New: e, VCPU: v.ID, Table: uint64(mmu.PAERoot), HPA: addr,
 		HasHPA: true, Size: 8, Text: text})
 }

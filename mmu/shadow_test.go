@@ -413,3 +413,42 @@ func TestShadowTwoVCPUs(t *testing.T) {
 	}
 	mustCheck(t, m, "the end")
 }
+
+// TestShadowPagingOff: with paging off KVM maps GPA = GVA through direct
+// pages (nonpaging_page_fault, direct_map), 2 MiB where it can; turning
+// paging on switches to the guest's tables.
+func TestShadowPagingOff(t *testing.T) {
+	for _, cfg := range []ShadowConfig{{}, {RootLevel: 5}} {
+		e := shadowEnv(t, PagingOff, cfg)
+		e.load()
+		st := e.doCheck(write(0x12345, false))
+		if !st.Result.OK || st.Result.GPA != 0x12345 || !hasFunc(st, "nonpaging_page_fault") || !hasFunc(st, "direct_map") &&
+			!hasFunc(st, "mmu_set_spte") {
+			t.Fatalf("root %d: %+v %v", cfg.RootLevel, st.Result, funcs(st))
+		}
+		for _, p := range e.m.ShadowPages() {
+			if !p.Direct || p.HasGPTEs {
+				t.Errorf("root %d: %+v", cfg.RootLevel, p)
+			}
+		}
+		// Turn paging on (4-level tables from the pool).
+		g, err := NewGuestTables(e.m, Paging4, testPool, testPoolSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.Map(0x400000, 0x200000, PageSize, PTWritable); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range []Action{
+			&SetReg{Reg: RegCR3, Value: g.CR3()},
+			&SetReg{Reg: RegCR4, Op: RegSetBits, Value: CR4PAE},
+			&SetReg{Reg: RegEFER, Op: RegSetBits, Value: EFERLME},
+			&SetReg{Reg: RegCR0, Op: RegSetBits, Value: CR0PG | CR0WP},
+		} {
+			e.doCheck(a)
+		}
+		if st := e.doCheck(read(0x400000, false)); !st.Result.OK || st.Result.GPA != 0x200000 {
+			t.Errorf("root %d, paging on: %+v", cfg.RootLevel, st.Result)
+		}
+	}
+}

@@ -78,10 +78,10 @@ func TestShadowTimelineSeek(t *testing.T) {
 	}
 }
 
-// seekCheck compares every step of a timeline (every fifth event in the
+// seekCheck compares every step of a timeline (every eighth event in the
 // middle of an action) with a step-by-step run.
 func seekCheck(t *testing.T, env func() *Machine, script []Action) {
-	const every = 5
+	const every = 8
 	base := env()
 	initial := machineState(base)
 	tl := NewTimeline(base, script)

@@ -106,7 +106,6 @@ func TestShadowBuildErrors(t *testing.T) {
 		{ram + "paging level4\nscript\nwrite 0x1ffc value=1", "t.mmu:4:20: write: a 8-byte store at GVA 0x1ffc would cross a page boundary"},
 		{ram + "paging level4\nscript\nwrite 0x1000 value=1 size=3", "t.mmu:4:27: write: size is 1, 2, 4 or 8 bytes, not 3"},
 		{ram + "paging level4\nscript\nread 0x1000 value=1", "t.mmu:4:13: read: unknown key \"value\" (usage: read GVA [user|supervisor|implicit] [vcpu=N])"},
-		{ram + "shadow\npaging off\nscript\nread 0x1000", "t.mmu:5:6: read: vCPU 0 has paging off: shadowing it needs direct roots (nonpaging_page_fault), which the model does not build yet"},
 	} {
 		_, err := Load("t.mmu", []byte(tc.src))
 		if err == nil {
