@@ -20,6 +20,18 @@
 // EPT/NPT walk plugged into walk_addr_generic, tdp_access.go a guest access
 // with its exits and retries, tdp_view.go what pictures read.
 //
+// Shadow paging (no EPT/NPT): shadow.go holds the VM's shadow MMU and the
+// root role, shadow_role.go the page roles, mmu_shadow.go the hash of
+// shadow pages (kvm_mmu_get_shadow_page), page_track.go write protection
+// and kvm_mmu_track_write, rmap.go the reverse maps, shadow_zap.go the
+// zaps, shadow_fault.go and shadow_fetch.go FNAME(page_fault) and
+// FNAME(fetch), shadow_spte.go make_spte and mmu_set_spte, shadow_sync.go
+// unsync and sync, shadow_roots.go and shadow_direct.go the roots
+// (pae_root, special, passthrough and direct), shadow_cr.go what CR
+// writes do to them, shadow_access.go the processor's walk of the shadow
+// tables, shadow_invariants*.go the invariant checker and shadow_view.go
+// what pictures read.
+//
 // The engine is deterministic and never panics on bad input: every action
 // returns its events (the trace) and a Result, and malformed requests are
 // errors.
