@@ -19,6 +19,7 @@ const (
 	tgtResult              // the result of a walk
 	tgtFault               // a fault without an entry (the fault box)
 	tgtHost                // a host (EPT/NPT) entry or table, or a violation: tdpFocus.cur says which
+	tgtShadow              // a box of the shadow view: sh says which
 )
 
 // target is the thing the current step is about and how it was touched.
@@ -31,6 +32,7 @@ type target struct {
 	write   bool // the step writes it
 	fault   bool // the walk faulted on it
 	loadPDP bool // an entry of the PDPT in memory, read by load_pdptrs
+	sh      shadowTarget
 }
 
 // focus is what the native walk panel shows at one step, gathered from the
@@ -59,7 +61,8 @@ type focus struct {
 	event       *mmu.Event
 	leafLevel   int // level of the leaf reached, 0 when none
 	machine     *mmu.Machine
-	tdp         *tdpFocus // the 2D view; nil for a guest without TDP
+	tdp         *tdpFocus    // the 2D view; nil for a guest without TDP
+	shadow      *shadowFocus // the shadow view; nil for a guest without shadow paging
 }
 
 // actionGVA returns the GVA, vCPU and access description an action is
@@ -80,6 +83,8 @@ func actionGVA(a mmu.Action) (gva mmu.GVA, vcpu int, access string, ok bool) {
 		return a.GVA, a.VCPU, fmt.Sprintf("the guest rewrites its %s", mmu.EntryName(mmu.Paging4, a.Level)), true
 	case *mmu.PrintEntry:
 		return a.GVA, a.VCPU, fmt.Sprintf("print of its %s", mmu.EntryName(mmu.Paging4, a.Level)), true
+	case *mmu.Invlpg:
+		return a.GVA, a.VCPU, "INVLPG: the guest flushes its TLB entry", true
 	}
 	return 0, 0, "", false
 }
@@ -134,7 +139,15 @@ func focusAt(v *mmu.View, tl *mmu.Timeline) *focus {
 	}
 	f.scanAction(v)
 	f.tdp = tdpFocusAt(f, v, tl)
+	if f.shadow = shadowFocusAt(f, v, tl); f.shadow != nil {
+		// The guest's tables are all there to compare with KVM's pages;
+		// the refs are the processor's, which walks only KVM's.
+		f.reached, f.showResult, f.refs = len(f.path.Levels), f.path.HasGPA && f.mode != mmu.PagingOff, 0
+	}
 	f.cur = f.targetOf(v.Event)
+	if f.shadow != nil {
+		f.shadow.buildItems(f)
+	}
 	for _, l := range f.path.Levels[:f.reached] {
 		if l.Leaf {
 			f.leafLevel = l.Level
@@ -163,7 +176,7 @@ func (f *focus) walkProgress(v *mmu.View, res mmu.Result) {
 			if lowest < 0 || e.Level < lowest {
 				lowest = e.Level
 			}
-		case e.Kind == mmu.EvFault && !isHostFault(e):
+		case e.Kind == mmu.EvFault && !isHostFault(e) && !isShadowHWFault(f.machine, e):
 			f.fault = e
 		case e.Kind == mmu.EvResult:
 			f.showResult = true
@@ -208,6 +221,11 @@ func (f *focus) scanAction(v *mmu.View) {
 func (f *focus) targetOf(e *mmu.Event) target {
 	if e == nil {
 		return target{kind: tgtRegister, reg: mmu.RegCR3}
+	}
+	if f.shadow != nil {
+		if t, ok := f.shadow.targetOf(f, e); ok {
+			return t
+		}
 	}
 	if f.tdp != nil && f.tdp.cur.ok {
 		c := f.tdp.cur

@@ -75,6 +75,12 @@ func litLevel(f *focus) (int, bool) {
 		return 3, true
 	case tgtResult:
 		return 0, true
+	case tgtShadow:
+		// A shadow table's entry is indexed by the same GVA bits when the
+		// guest's tables have 8-byte entries at that level.
+		sh := f.cur.sh
+		same := f.mode == mmu.Paging4 || f.mode == mmu.Paging5 || (f.mode == mmu.PagingPAE && sh.level <= 2)
+		return sh.level, sh.box == sbTable && sh.row >= 0 && same && sh.level <= mmu.RootLevel(f.mode)
 	}
 	return 0, false
 }
@@ -196,7 +202,7 @@ func captionBox(f *focus, width float64) Box {
 	wrapped := Wrap(text, Prose, size, width-2*padX)
 	if len(wrapped) > lines {
 		wrapped = wrapped[:lines]
-		wrapped[lines-1] = strings.TrimRight(wrapped[lines-1], " .") + " …"
+		wrapped[lines-1] = ellipsis(wrapped[lines-1], size, width-2*padX)
 	}
 	for i, s := range wrapped {
 		y := titleH + 4 + float64(i)*lh
@@ -204,4 +210,17 @@ func captionBox(f *focus, width float64) Box {
 			Texts: []Text{{S: s, X: padX, Y: y + 1, Size: size, Font: Prose, Color: Ink}}})
 	}
 	return b
+}
+
+// ellipsis ends a line cut short with " …", dropping words until it fits
+// in maxW.
+func ellipsis(line string, size, maxW float64) string {
+	for {
+		out := strings.TrimRight(line, " .,;:") + " …"
+		i := strings.LastIndexByte(line, ' ')
+		if TextWidth(out, Prose, size) <= maxW || i < 0 {
+			return out
+		}
+		line = line[:i]
+	}
 }

@@ -75,15 +75,22 @@ func natural(v *mmu.View, tl *mmu.Timeline) (*Scene, Rect) {
 	for _, b := range fields {
 		extent = extent.Union(b.Rect)
 	}
-	walk := Panel{ID: "walk", Title: "guest page tables"}
 	top := 0.0
 	if hh > 0 {
 		top = hh + blockGap
 	}
-	wext := layoutChain(&walk, chainFor(f), top)
-	extent = extent.Union(wext)
-	walk.Rect = wext
-	panels := []Panel{head, walk}
+	var panels []Panel
+	if f.shadow != nil {
+		walk, shadow := layoutShadow(f, top)
+		extent = extent.Union(walk.Rect).Union(shadow.Rect)
+		panels = []Panel{head, walk, shadow}
+	} else {
+		walk := Panel{ID: "walk", Title: "guest page tables"}
+		wext := layoutChain(&walk, chainFor(f), top)
+		extent = extent.Union(wext)
+		walk.Rect = wext
+		panels = []Panel{head, walk}
+	}
 	if f.tdp != nil {
 		host, grid := layoutTDP(f, extent)
 		extent = extent.Union(host.Rect).Union(grid.Rect)

@@ -33,6 +33,8 @@ var (
 	// neutral slate, so that the guest's level colours keep their meaning.
 	HostInk  = Color{0x45, 0x5a, 0x64, 0xff}
 	HostTint = Color{0xdf, 0xe6, 0xea, 0xff}
+	// ZapPaper fills a shadow page KVM has zapped or is freeing.
+	ZapPaper = Color{0xe2, 0xe2, 0xe0, 0xff}
 	// GridEmpty is a cell of the 2D grid no reference has filled.
 	GridEmpty = Color{0xf1, 0xf0, 0xea, 0xff}
 )

@@ -197,6 +197,9 @@ func tableSpec(f *focus, l *mmu.PathLevel) *boxSpec {
 			s.lit, s.border, s.borderW, s.dashed = true, HostInk, 2.5, true
 		}
 	}
+	if f.shadow != nil {
+		s.rows = append(s.rows, f.shadow.guestStatus(f, l.Table, l.Level))
+	}
 	f.entryRows(s, entries, must, on, cur)
 	return s
 }
@@ -204,7 +207,11 @@ func tableSpec(f *focus, l *mmu.PathLevel) *boxSpec {
 // entryRows fills a table-like box with the picked entries.
 func (f *focus) entryRows(s *boxSpec, entries []uint64, must []int, l *mmu.PathLevel, cur bool) {
 	size := mmu.GPA(mmu.EntrySize(f.mode))
-	for _, p := range pickEntries(entries, must) {
+	n := maxShownEntries
+	if f.shadow != nil {
+		n = guestNeighbours
+	}
+	for _, p := range pickEntriesN(entries, must, n) {
 		if p.folded {
 			s.rows = append(s.rows, rowSpec{style: RowCollapsed, level: s.level, index: p.index, count: p.count,
 				span: &cell{s: foldText(p, nonZeroIn(entries, p)), font: Mono, color: MutedInk}})
@@ -243,7 +250,7 @@ func flagsText(f *focus, e mmu.PTE, level int) string {
 
 // pdptrSpec is the PAE PDPTR registers: four entries, not memory.
 func pdptrSpec(f *focus, l *mmu.PathLevel) *boxSpec {
-	s := newTableSpec(fmt.Sprintf("pdptr:%d", f.vcpu), BoxRegisters, 3, "PDPTR0-3 registers (PAE)")
+	s := newTableSpec(pdptrID(f), BoxRegisters, 3, "PDPTR0-3 registers (PAE)")
 	s.dashed, s.fill = true, RegFill
 	cur := f.cur.kind == tgtPDPTR
 	entries := f.pdptrs[:]
@@ -256,6 +263,9 @@ func pdptrSpec(f *focus, l *mmu.PathLevel) *boxSpec {
 	}
 	return s
 }
+
+// pdptrID is the ID of the PDPTR registers' box.
+func pdptrID(f *focus) string { return fmt.Sprintf("pdptr:%d", f.vcpu) }
 
 // pdptMemSpec is the PAE PDPT in memory while load_pdptrs reads it.
 func pdptMemSpec(f *focus) *boxSpec {
