@@ -244,7 +244,7 @@ func TestCommandNames(t *testing.T) {
 
 func TestBuiltinRegistry(t *testing.T) {
 	got := strings.Join(Builtin(), " ")
-	if got != "ept-4on4 ept-4on5 ept-5on5 ept-fault-populate ept-pae-on-4 native-32bit native-4level native-5level native-pae npt-4on4 "+
+	if got != "ept-4on4 ept-4on5 ept-5on5 ept-fault-populate ept-pae-on-4 lesson-guest-modes native-32bit native-4level native-5level native-pae npt-4on4 "+
 		"shadow-2on5-expanded shadow-2on5-merged shadow-32bit shadow-4level shadow-pae shadow-zap" {
 		t.Errorf("Builtin() = %s", got)
 	}

@@ -265,6 +265,9 @@ func TestBuiltinCoverage(t *testing.T) {
 		"native-pae":    {"refs=2", "2 MiB"},
 		"native-4level": {"refs=4", "2 MiB", "1 GiB"},
 		"native-5level": {"refs=5", "2 MiB", "1 GiB"},
+		// Lesson scenarios (lesson-*.mmu) exist for one lesson each.
+		"lesson-guest-modes": {"refs=2", "refs=1", "refs=4", "refs=5", "4 MiB", "2 MiB", "1 GiB",
+			"not present", "nx/smep/smap/pku", "CR write"},
 		// 2D walks: 19 is a guest 2 MiB page over host 4 KiB pages, 23
 		// a guest 4 KiB page over a host 2 MiB page.
 		"ept-4on4":           {"refs=24", "refs=19", "refs=23", "tdp A/D", "#PF no exit", "sets D"},
