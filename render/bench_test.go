@@ -1,9 +1,11 @@
 package render_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
+	"mmuviz/mmu"
 	"mmuviz/render"
 	"mmuviz/scenarios"
 )
@@ -58,6 +60,40 @@ func BenchmarkLayout2D(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		render.Layout(v, tl, size)
+	}
+}
+
+// BenchmarkLayoutShadow lays out the largest shadow-paging scene of the
+// built-ins: the step with the most boxes and rows (guest tables beside
+// their shadow pages, special roots, other quadrants, pages being zapped).
+func BenchmarkLayoutShadow(b *testing.B) {
+	size := render.Size{W: 870, H: 800}
+	var tl *mmu.Timeline
+	var view *mmu.View
+	most, where := 0, ""
+	for _, name := range scenarios.Builtin() {
+		t := timelineOf(b, name)
+		if v, _ := t.Seek(0); !v.Machine.ShadowEnabled() {
+			continue
+		}
+		for s := 0; s < t.Len(); s++ {
+			v, _ := t.Seek(s)
+			n := 0
+			for _, bx := range render.Layout(v, t, size).Boxes() {
+				n += 1 + len(bx.Rows)
+			}
+			if n > most {
+				most, where, tl, view = n, fmt.Sprintf("%s step %d", name, s), t, v
+			}
+		}
+	}
+	if view == nil {
+		b.Skip("no shadow-paging scenario")
+	}
+	b.Logf("largest shadow scene: %s, %d boxes and rows", where, most)
+	b.ReportAllocs()
+	for b.Loop() {
+		render.Layout(view, tl, size)
 	}
 }
 

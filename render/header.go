@@ -80,7 +80,7 @@ func litLevel(f *focus) (int, bool) {
 		// guest's tables have 8-byte entries at that level.
 		sh := f.cur.sh
 		same := f.mode == mmu.Paging4 || f.mode == mmu.Paging5 || (f.mode == mmu.PagingPAE && sh.level <= 2)
-		return sh.level, sh.box == sbTable && sh.row >= 0 && same && sh.level <= mmu.RootLevel(f.mode)
+		return sh.level, sh.box == sbTable && same && f.shadow.onPath(sh.table, sh.level, sh.row)
 	}
 	return 0, false
 }

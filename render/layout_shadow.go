@@ -180,10 +180,12 @@ func guestColumn(f *focus) []*colItem {
 // outcome of the processor's walk, the checker's verdict.
 func (s *shadowFocus) column(f *focus) []*colItem {
 	out := []*colItem{{k: &link{spec: s.rootSpec(f), fromRow: -1}, keyed: true}}
+	keyed := map[int]bool{} // levels whose first box pairs with the guest's table
 	for _, it := range s.items {
 		c := &colItem{k: &link{spec: s.itemSpec(f, it), fromRow: -1, ink: EdgeInk}, sp: it,
 			rank: rankOut - float64(it.level)}
-		c.keyed = it.primary
+		c.keyed = !keyed[it.level]
+		keyed[it.level] = true
 		if !c.keyed {
 			c.rank += 0.5
 		}

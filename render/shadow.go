@@ -183,6 +183,13 @@ func (s *shadowFocus) pathAt(level int) *mmu.ShadowPathLevel {
 	return nil
 }
 
+// onPath reports whether entry index of the table at hpa is the one the
+// shadow path of the GVA takes at level.
+func (s *shadowFocus) onPath(hpa mmu.HPA, level, index int) bool {
+	pl := s.pathAt(level)
+	return pl != nil && pl.Table == hpa && pl.Index == index
+}
+
 // guestAt is the guest table at level on the path of the GVA (its PDPTE
 // registers for a PAE guest's level 3), nil when the guest has none.
 func guestAt(f *focus, level int) *mmu.PathLevel {

@@ -15,6 +15,9 @@ import (
 // statusW is how wide a status line may grow before it wraps.
 const statusW = 330.0
 
+// spteAddrMask is the address an SPTE points to: bits 51:12.
+const spteAddrMask = 0x000ffffffffff000
+
 // spteNeighbours is how many present SPTEs besides the path a shadow page
 // lists; guestNeighbours the same for the guest's tables in this view.
 const (
@@ -71,7 +74,7 @@ func pageStatus(p mmu.ShadowPage) []string {
 	default:
 		parts = append(parts, "shadows gfn "+p.GFN.String())
 	}
-	if p.Role.Has4ByteGPTE() && !p.Passthrough && p.Level <= 2 {
+	if p.Role.Has4ByteGPTE() && !p.Passthrough && !p.Direct && p.Level <= 2 {
 		parts = append(parts, fmt.Sprintf("quadrant %d", p.Quadrant))
 	}
 	parts = append(parts, "acc "+accString(p.Role.Access()))
@@ -193,9 +196,9 @@ func (s *shadowFocus) spteRows(f *focus, it *spItem, sp *boxSpec, cur bool) {
 	n := spteNeighbours
 	if it.kind == spSpecial {
 		n = 0
-		if it.name == "pae_root" {
-			must = append(must, 0, 1, 2, 3)
-		}
+	}
+	if it.actsAsPAERoot() {
+		must = append(must, 0, 1, 2, 3)
 	}
 	for _, p := range pickEntriesN(present, must, n) {
 		row := s.spteRow(f, it, entries, p)
@@ -211,6 +214,17 @@ func (s *shadowFocus) spteRows(f *focus, it *spItem, sp *boxSpec, cur bool) {
 			}
 		}
 	}
+}
+
+// actsAsPAERoot reports whether the box is pae_root, or the level-3 page
+// of the level-expanded proposal that takes its place: four entries, one
+// per GiB of a 32-bit or PAE guest.
+func (it *spItem) actsAsPAERoot() bool {
+	if it.kind == spSpecial {
+		return it.name == "pae_root"
+	}
+	g := it.page.GLevel
+	return it.kind == spPage && it.level == 3 && it.page.Passthrough && (g == 2 || g == 3)
 }
 
 // isLeaf reports whether a present SPTE at level maps a page.
@@ -236,8 +250,8 @@ func (s *shadowFocus) spteRow(f *focus, it *spItem, entries []uint64, p entryPic
 	switch {
 	case f.machine.IsMMIOSPTE(e):
 		flags = "MMIO SPTE (reserved bit)"
-	case it.name == "pae_root" && e&mmu.PTPresent != 0:
-		if q, ok := s.page(mmu.HPA(e) &^ 0xfff); ok && q.Role.Has4ByteGPTE() {
+	case it.actsAsPAERoot() && e&mmu.PTPresent != 0:
+		if q, ok := s.page(mmu.HPA(e & spteAddrMask)); ok && q.Role.Has4ByteGPTE() && q.Level == 2 {
 			flags += fmt.Sprintf(" → quadrant %d", q.Quadrant)
 		}
 	}

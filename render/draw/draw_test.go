@@ -21,18 +21,20 @@ func timeline(tb testing.TB, name string) *mmu.Timeline {
 	return s.Timeline()
 }
 
-// TestHighlightPixel draws steps of native and 2D scenarios (every third,
-// fewer of a long timeline) at device scale 1 and 2 and reads the pixel
-// at the centre of the probe rectangle: it must be exactly the highlight
-// colour, as the browser test expects of probe(), also when the highlight
-// is an EPT entry, a violation or a table KVM just allocated.
+// TestHighlightPixel draws steps of native, 2D and shadow-paging
+// scenarios (every third, fewer of a long timeline) at device scale 1 and
+// 2 and reads the pixel at the centre of the probe rectangle: it must be
+// exactly the highlight colour, as the browser test expects of probe(),
+// also when the highlight is an EPT entry, a violation, a table KVM just
+// allocated, an SPTE, a shadow page's role or the root's walk counter.
 func TestHighlightPixel(t *testing.T) {
 	needGame(t)
 	r, err := New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"native-4level", "native-pae", "ept-4on4", "ept-fault-populate", "npt-4on4"} {
+	for _, name := range []string{"native-4level", "native-pae", "ept-4on4", "ept-fault-populate", "npt-4on4",
+		"shadow-4level", "shadow-32bit", "shadow-zap"} {
 		if !slices.Contains(scenarios.Builtin(), name) {
 			continue
 		}
