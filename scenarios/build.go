@@ -16,32 +16,54 @@ type Scenario struct {
 	Machine *mmu.Machine // the initial state; runs work on clones
 	Script  []mmu.Action
 	File    *File
+	// Variants are the named behaviours the file declares (`variants`,
+	// `variant`), the default first; none for most scenarios. Variant is
+	// the one this scenario was built with ("" when there are none).
+	Variants []Variant
+	Variant  string
 	// At holds, for each action of Script, where an engine error that the
 	// action causes is reported: the argument it is most likely about.
 	At []Pos
 }
 
-// Load parses and builds a scenario file.
+// Load parses and builds a scenario file, under its default variant.
 func Load(name string, src []byte) (*Scenario, error) {
+	return LoadVariant(name, src, "")
+}
+
+// LoadVariant parses and builds a scenario file under the named variant
+// ("" is the file's default).
+func LoadVariant(name string, src []byte, variant string) (*Scenario, error) {
 	f, err := Parse(name, src)
 	if err != nil {
 		return nil, err
 	}
-	return Build(f)
+	return BuildVariant(f, variant)
 }
 
-// Build turns a parsed file into a scenario: it runs the setup commands
-// (untraced) on a new machine and turns the script commands into actions.
-// The first error stops it; it is an *Error with the position it concerns.
-func Build(f *File) (*Scenario, error) {
+// Build turns a parsed file into a scenario under its default variant: it
+// runs the setup commands (untraced) on a new machine and turns the script
+// commands into actions. The first error stops it; it is an *Error with
+// the position it concerns.
+func Build(f *File) (*Scenario, error) { return BuildVariant(f, "") }
+
+// BuildVariant is Build under the named variant ("" is the default, the
+// first the file declares). A variant the file does not declare is an
+// error at its `variants` line naming the ones it does. f is not changed,
+// so one parsed file can be built under each of its variants.
+func BuildVariant(f *File, variant string) (*Scenario, error) {
 	if f == nil {
 		return nil, errors.New("scenarios: Build of a nil file")
 	}
 	b := newBuilder(f)
+	b.want = variant
 	for _, c := range f.Commands {
 		if err := b.command(c); err != nil {
 			return nil, err
 		}
+	}
+	if err := b.closeVariants(); err != nil {
+		return nil, err
 	}
 	if !b.inScript {
 		if err := b.finishSetup(Pos{File: f.Name, Line: 1, Col: 1}); err != nil {
@@ -49,6 +71,15 @@ func Build(f *File) (*Scenario, error) {
 		}
 	}
 	return b.sc, nil
+}
+
+// WithVariant builds the scenario's file again under another variant ("" is
+// the default).
+func (s *Scenario) WithVariant(variant string) (*Scenario, error) {
+	if s == nil || s.File == nil {
+		return nil, errors.New("scenarios: WithVariant of a scenario without a file")
+	}
+	return BuildVariant(s.File, variant)
 }
 
 // Timeline runs the script once and records it for seeking.
@@ -95,6 +126,8 @@ type builder struct {
 	tables   []*mmu.GuestTables
 	pools    []pool
 	mapped   uint64 // leaf entries written by map, against maxMapped
+	variants variantState
+	want     string // the variant asked for ("" is the default)
 }
 
 // pool is a guest-table pool already handed out, to refuse overlaps.
@@ -120,6 +153,10 @@ func (b *builder) command(c Command) error {
 	if s == nil {
 		return Errorf(c.Pos, "unknown command %q%s", c.Name, suggestCommand(c.Name))
 	}
+	if err := b.variantsBefore(c, s); err != nil {
+		return err
+	}
+	c = b.applyVariant(c, s)
 	switch {
 	case b.inScript && s.phase&scriptPhase == 0:
 		return Errorf(c.Pos, "%s: a setup command cannot come after `script` (line %d); move it above",

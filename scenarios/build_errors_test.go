@@ -12,7 +12,7 @@ var buildErrors = []struct{ src, want string }{
 	{"mapp 0x1000 0x2000",
 		"t.mmu:1:1: unknown command \"mapp\"; did you mean \"map\"?"},
 	{"frobnicate",
-		"t.mmu:1:1: unknown command \"frobnicate\"; the commands are check, entry, fetch, guest-write, invlpg, machine, map, memslot, memslot-remove, paging, prefault, print, read, regs, script, set, shadow, tdp, tdp-entry, title, vcpus, write, zap"},
+		"t.mmu:1:1: unknown command \"frobnicate\"; the commands are check, entry, fetch, guest-write, invlpg, machine, map, memslot, memslot-remove, paging, prefault, print, read, regs, script, set, shadow, tdp, tdp-entry, title, variant, variants, vcpus, write, zap"},
 	{"memslot 0 gpa=0 size=64M hpa=256M sise=3",
 		"t.mmu:1:35: memslot: unknown key \"sise\"; did you mean \"size\"? (usage: memslot ID gpa=ADDR size=SIZE hpa=ADDR [host-page=4K|2M|1G])"},
 	{"memslot 0 gpa=0 size=64M",

@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// FuzzBuild parses, builds and runs arbitrary files on a Quiet machine:
-// whatever the input, nothing panics, and every error is located.
+// FuzzBuild parses, builds and runs arbitrary files on a Quiet machine,
+// under each variant they declare: whatever the input, nothing panics, and
+// every error is located.
 func FuzzBuild(f *testing.F) {
 	for _, name := range Builtin() {
 		src, err := BuiltinSource(name)
@@ -28,9 +29,20 @@ func FuzzBuild(f *testing.F) {
 			checkLocated(t, src, err)
 			return
 		}
-		s.Machine.Quiet = true
-		if _, err := s.Run(); err != nil {
-			checkLocated(t, src, err)
+		runs := []*Scenario{s}
+		for _, v := range s.Variants[min(1, len(s.Variants)):] {
+			o, err := s.WithVariant(v.Name)
+			if err != nil {
+				checkLocated(t, src, err)
+				continue
+			}
+			runs = append(runs, o)
+		}
+		for _, s := range runs {
+			s.Machine.Quiet = true
+			if _, err := s.Run(); err != nil {
+				checkLocated(t, src, err)
+			}
 		}
 	})
 }

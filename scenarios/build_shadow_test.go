@@ -9,18 +9,23 @@ import (
 	"mmuviz/mmu"
 )
 
-// shadowBuiltins are the built-in scenarios on shadow paging.
-func shadowBuiltins(t *testing.T) []string {
-	var out []string
-	for _, name := range Builtin() {
-		if strings.HasPrefix(name, "shadow-") {
-			out = append(out, name)
+// shadowBuiltins are the built-in scenarios on shadow paging, each under
+// every variant it declares, with their ids (NAME or NAME@VARIANT).
+func shadowBuiltins(t *testing.T) ([]builtinRun, []string) {
+	var runs []builtinRun
+	var ids []string
+	all, allIDs := builtinRuns(t)
+	for i, r := range all {
+		if strings.HasPrefix(r.name, "shadow-") {
+			runs, ids = append(runs, r), append(ids, allIDs[i])
 		}
 	}
-	if len(out) != 6 {
-		t.Fatalf("shadow scenarios: %v", out)
+	want := "shadow-2level-on-5level shadow-2level-on-5level@level-expanded shadow-32bit shadow-4level shadow-pae " +
+		"shadow-pte-write shadow-unsync shadow-zap"
+	if got := strings.Join(ids, " "); got != want {
+		t.Fatalf("shadow scenarios: %s, want %s", got, want)
 	}
-	return out
+	return runs, ids
 }
 
 // shadowView is what a picture can read of a machine's shadow MMU.
@@ -37,14 +42,15 @@ func shadowView(m *mmu.Machine) string {
 	return b.String()
 }
 
-// TestShadowScenariosInvariants runs every shadow scenario action by
-// action, checking the shadow MMU's invariants after each, and checks
+// TestShadowScenariosInvariants runs every shadow scenario, under each of
+// its variants, action by action, checking the shadow MMU's invariants after each, and checks
 // that seeking the timeline to the end of each action gives the same
 // machine, as pictures read it.
 func TestShadowScenariosInvariants(t *testing.T) {
-	for _, name := range shadowBuiltins(t) {
-		t.Run(name, func(t *testing.T) {
-			s, err := LoadBuiltin(name)
+	runs, ids := shadowBuiltins(t)
+	for i, r := range runs {
+		t.Run(ids[i], func(t *testing.T) {
+			s, err := LoadBuiltinVariant(r.name, r.variant)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -68,6 +68,10 @@ type param struct {
 	ops      string   // operators a keyed argument accepts ("=" when empty)
 	required bool     // for positionals, required ones come first
 	words    []string // the names an identifier may be, if restricted
+	// follows: when the command does not give this key and the scenario's
+	// variant is one of words, the key takes the variant's name
+	// (build_variant.go).
+	follows bool
 }
 
 // cmdSpec is one command of the language: its name, where it may appear,
@@ -81,8 +85,14 @@ type cmdSpec struct {
 	keys  []param
 	// subs, if set, are variants chosen by the first positional word
 	// (print entry, print gpa, print cr0...): each sub's pos[0].words.
-	subs  []*cmdSpec
-	build func(b *builder, c *call) error
+	subs []*cmdSpec
+	// more, if set, describes any number of positional arguments after
+	// pos (variants NAME NAME...).
+	more *param
+	// openKeys: the builder checks the keys itself (variant's
+	// COMMAND.KEY=VALUE settings).
+	openKeys bool
+	build    func(b *builder, c *call) error
 }
 
 // call is a command matched against its spec: positional arguments in
@@ -134,6 +144,13 @@ func init() {
 	specs = []*cmdSpec{
 		{name: "title", phase: setupPhase, usage: `title "TEXT"`,
 			pos: []param{{what: "title", kinds: kString, required: true}}, build: (*builder).title},
+		{name: "variants", phase: setupPhase, usage: "variants NAME NAME...",
+			pos:   []param{{what: "variant name", kinds: kNames, required: true}},
+			more:  &param{what: "variant name", kinds: kNames},
+			build: (*builder).variantsCmd},
+		{name: "variant", phase: setupPhase, usage: `variant NAME ["TEXT"] [COMMAND.KEY=VALUE ...]`,
+			pos:      []param{{what: "variant name", kinds: kIdent, required: true}, {what: "description", kinds: kString}},
+			openKeys: true, build: (*builder).variantCmd},
 		{name: "machine", phase: setupPhase,
 			usage: "machine [maxphyaddr=BITS] [host-memory=SIZE] [features=LIST | features+=LIST | features-=LIST]",
 			keys: []param{{what: "maxphyaddr", kinds: kNum}, {what: "host-memory", kinds: kNum},
@@ -163,7 +180,7 @@ func init() {
 				{what: "flags", kinds: kNames}, {what: "memtype", kinds: kNum}, vcpuKey},
 			build: (*builder).tdpEntry},
 		{name: "shadow", phase: setupPhase, usage: "shadow [variant=merged|level-expanded] [root-level=4|5]",
-			keys: []param{{what: "variant", kinds: kIdent, words: []string{"merged", "level-expanded"}},
+			keys: []param{{what: "variant", kinds: kIdent, words: []string{"merged", "level-expanded"}, follows: true},
 				{what: "root-level", kinds: kNum}},
 			build: (*builder).shadowCmd},
 		{name: "paging", phase: setupPhase,
@@ -283,17 +300,21 @@ func match(c Command, s *cmdSpec) (*call, error) {
 		return nil, err
 	}
 	for _, a := range c.Args {
-		if a.Key != "" {
+		if a.Key != "" && !s.openKeys {
 			if err := checkKeyed(s, a); err != nil {
 				return nil, err
 			}
 		}
 	}
 	for i, a := range cl.args {
-		if i >= len(s.pos) {
+		p := s.more
+		if i < len(s.pos) {
+			p = &s.pos[i]
+		}
+		if p == nil {
 			return nil, Errorf(a.Pos, "%s: unexpected argument %s (usage: %s)", s.name, a.Value, s.usage)
 		}
-		if err := checkValue(s, s.pos[i], a); err != nil {
+		if err := checkValue(s, *p, a); err != nil {
 			return nil, err
 		}
 	}

@@ -209,11 +209,11 @@ func TestTDPScenarioSeek(t *testing.T) {
 // TestTDPRefsTotal: the JSON of an access that faulted to KVM and was
 // retried has refs (the last attempt) and refs_total (all attempts).
 func TestTDPRefsTotal(t *testing.T) {
-	_, js := traces(t, "ept-fault-populate")
+	_, js := traces(t, builtinRun{"ept-fault-populate", ""})
 	if !bytes.Contains(js, []byte(`"refs": 24,`+"\n"+`        "refs_total": 90`)) {
 		t.Error("no access with refs 24 and refs_total 90 in ept-fault-populate's JSON")
 	}
-	_, js = traces(t, "ept-4on4")
+	_, js = traces(t, builtinRun{"ept-4on4", ""})
 	if bytes.Contains(js, []byte("refs_total")) {
 		t.Error("ept-4on4 prefaults everything: no access should need a retry")
 	}

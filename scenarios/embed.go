@@ -41,14 +41,18 @@ func BuiltinSource(name string) ([]byte, error) {
 	return src, nil
 }
 
-// LoadBuiltin parses and builds a built-in scenario; positions in its
-// errors name the file as scenarios/NAME.mmu.
-func LoadBuiltin(name string) (*Scenario, error) {
+// LoadBuiltin parses and builds a built-in scenario under its default
+// variant; positions in its errors name the file as scenarios/NAME.mmu.
+func LoadBuiltin(name string) (*Scenario, error) { return LoadBuiltinVariant(name, "") }
+
+// LoadBuiltinVariant parses and builds a built-in scenario under the named
+// variant ("" is the default).
+func LoadBuiltinVariant(name, variant string) (*Scenario, error) {
 	src, err := BuiltinSource(name)
 	if err != nil {
 		return nil, err
 	}
-	return Load("scenarios/"+strings.TrimSuffix(name, ".mmu")+".mmu", src)
+	return LoadVariant("scenarios/"+strings.TrimSuffix(name, ".mmu")+".mmu", src, variant)
 }
 
 // validName accepts the names a built-in can have, so that no path

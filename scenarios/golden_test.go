@@ -14,11 +14,45 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden traces in testdata/")
 
-// traces builds and runs a built-in scenario and returns its text and JSON
-// traces.
-func traces(t *testing.T, name string) (text, js []byte) {
+// builtinRun is one built-in scenario under one of its variants ("" for a
+// scenario without variants).
+type builtinRun struct{ name, variant string }
+
+// id names a run: NAME, or NAME@VARIANT for the variants after the
+// default; the golden files are named after it.
+func (r builtinRun) id(def string) string {
+	if r.variant == "" || r.variant == def {
+		return r.name
+	}
+	return r.name + "@" + r.variant
+}
+
+// builtinRuns lists every built-in scenario under every variant it
+// declares, the default first, with their ids.
+func builtinRuns(t *testing.T) (runs []builtinRun, ids []string) {
 	t.Helper()
-	s, err := LoadBuiltin(name)
+	for _, name := range Builtin() {
+		s, err := LoadBuiltin(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Variants) == 0 {
+			runs, ids = append(runs, builtinRun{name, ""}), append(ids, name)
+			continue
+		}
+		for _, v := range s.Variants {
+			r := builtinRun{name, v.Name}
+			runs, ids = append(runs, r), append(ids, r.id(s.Variants[0].Name))
+		}
+	}
+	return runs, ids
+}
+
+// traces builds and runs a built-in scenario under a variant and returns
+// its text and JSON traces.
+func traces(t *testing.T, r builtinRun) (text, js []byte) {
+	t.Helper()
+	s, err := LoadBuiltinVariant(r.name, r.variant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,14 +71,29 @@ func traces(t *testing.T, name string) (text, js []byte) {
 }
 
 // TestGolden compares each built-in scenario's traces byte for byte with
-// testdata/NAME.txt and NAME.json; -update rewrites them.
+// testdata/NAME.txt and NAME.json, and those of its other variants with
+// NAME@VARIANT.txt and .json; -update rewrites them. No golden file is
+// left over from a scenario or variant that is gone.
 func TestGolden(t *testing.T) {
-	for _, name := range Builtin() {
-		t.Run(name, func(t *testing.T) {
-			text, js := traces(t, name)
-			golden(t, filepath.Join("testdata", name+".txt"), text)
-			golden(t, filepath.Join("testdata", name+".json"), js)
+	runs, ids := builtinRuns(t)
+	want := map[string]bool{}
+	for i, r := range runs {
+		id := ids[i]
+		want[id+".txt"], want[id+".json"] = true, true
+		t.Run(id, func(t *testing.T) {
+			text, js := traces(t, r)
+			golden(t, filepath.Join("testdata", id+".txt"), text)
+			golden(t, filepath.Join("testdata", id+".json"), js)
 		})
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if base := filepath.Base(f); (strings.HasSuffix(base, ".txt") || strings.HasSuffix(base, ".json")) && !want[base] {
+			t.Errorf("%s is the trace of no built-in scenario or variant: remove it", f)
+		}
 	}
 }
 
@@ -90,13 +139,15 @@ func firstDiff(got, want []byte) string {
 // TestDeterminism builds and runs each scenario twice, natively and via a
 // timeline: the traces must be identical byte for byte.
 func TestDeterminism(t *testing.T) {
-	for _, name := range Builtin() {
-		t1, j1 := traces(t, name)
-		t2, j2 := traces(t, name)
+	runs, ids := builtinRuns(t)
+	for i, r := range runs {
+		name := ids[i]
+		t1, j1 := traces(t, r)
+		t2, j2 := traces(t, r)
 		if !bytes.Equal(t1, t2) || !bytes.Equal(j1, j2) {
 			t.Errorf("%s: two runs differ", name)
 		}
-		s, _ := LoadBuiltin(name)
+		s, _ := LoadBuiltinVariant(r.name, r.variant)
 		tl := s.Timeline()
 		if tl.Err != nil {
 			t.Fatalf("%s: timeline: %v", name, tl.Err)
@@ -191,7 +242,7 @@ func shadowCoverage(got map[string]bool, st mmu.Step) {
 		"kvm_inject_emulated_page_fault": "injected", "mark_mmio_spte": "mmio", "handle_mmio_page_fault": "mmio",
 		"kvm_mmu_prepare_zap_page": "zap page", "kvm_mmu_free_shadow_page": "free page",
 		"kvm_mmu_write_protect_fault": "emulate write", "kvm_mmu_zap_all_fast": "zap all",
-		"kvm_mmu_free_roots": "free roots", "kvm_mmu_reset_context": "reset context",
+		"kvm_mmu_free_roots": "free roots", "kvm_mmu_reset_context": "reset context", "mmu_sync_children": "sync children",
 	}
 	for _, e := range st.Events {
 		if n, ok := names[e.Func]; ok {
@@ -280,15 +331,21 @@ func TestBuiltinCoverage(t *testing.T) {
 		// tables (PAE: the PDPTE is a register).
 		"shadow-4level": {"refs=4", "shadow alloc", "unsync", "through unsync", "invlpg", "sync_spte", "resync",
 			"track write", "emulate write", "injected", "hash hit", "check ok"},
-		"shadow-32bit":         {"refs=2", "refs=1", "quadrant", "2M leaf", "direct", "track write", "check ok"},
-		"shadow-pae":           {"refs=2", "refs=1", "injected", "free roots", "hash hit", "check ok"},
-		"shadow-2on5-merged":   {"refs=5", "special roots", "quadrant", "free roots", "hash hit", "check ok"},
-		"shadow-2on5-expanded": {"refs=5", "glevel", "quadrant", "free roots", "hash hit", "check ok"},
+		"shadow-32bit":                           {"refs=2", "refs=1", "quadrant", "2M leaf", "direct", "track write", "check ok"},
+		"shadow-pae":                             {"refs=2", "refs=1", "injected", "free roots", "hash hit", "check ok"},
+		"shadow-2level-on-5level":                {"refs=5", "special roots", "quadrant", "free roots", "hash hit", "check ok"},
+		"shadow-2level-on-5level@level-expanded": {"refs=5", "glevel", "quadrant", "free roots", "hash hit", "check ok"},
+		"shadow-pte-write": {"refs=4", "track write", "emulate write", "misaligned", "flooding",
+			"zap page", "check ok"},
+		"shadow-unsync": {"refs=4", "unsync", "through unsync", "invlpg", "sync_spte", "resync", "sync children",
+			"check ok"},
 		"shadow-zap": {"misaligned", "flooding", "zap page", "free page", "zap", "zap all", "memslot-remove",
 			"mmio", "wp rule", "reset context", "hash hit", "check ok"},
 	}
-	for _, name := range Builtin() {
-		s, err := LoadBuiltin(name)
+	runs, ids := builtinRuns(t)
+	for i, r := range runs {
+		name := ids[i]
+		s, err := LoadBuiltinVariant(r.name, r.variant)
 		if err != nil {
 			t.Fatal(err)
 		}
