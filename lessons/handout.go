@@ -41,7 +41,7 @@ func OpenHandout(file string, src []byte, load ScenarioLoader) (*Handout, error)
 			return scenarios.LoadBuiltin(name)
 		}
 	}
-	at := scenarioKeyPos(file, src)
+	at := frontKeyPos(file, src, "scenario")
 	sc, err := load(l.Scenario)
 	if err != nil {
 		var pe *scenarios.Error
@@ -52,6 +52,9 @@ func OpenHandout(file string, src []byte, load ScenarioLoader) (*Handout, error)
 	}
 	if sc == nil || sc.Machine == nil {
 		return nil, scenarios.Errorf(at, "scenario %q has no machine", l.Scenario)
+	}
+	if sc, err = l.WithVariant(sc, frontKeyPos(file, src, "variant")); err != nil {
+		return nil, err
 	}
 	tl := sc.Timeline()
 	if tl.Err != nil {
@@ -75,9 +78,35 @@ func BuiltinHandout(name string) (*Handout, error) {
 	return OpenHandout("lessons/content/"+name+".md", src, nil)
 }
 
-// scenarioKeyPos finds the value of the front matter's "scenario" key, for
-// errors about the scenario; 1:1 if there is none.
-func scenarioKeyPos(file string, src []byte) scenarios.Pos {
+// WithVariant returns the scenario built under the lesson's variant (the
+// front matter's "variant"), or sc itself when the lesson names none or
+// sc already runs it. A variant the scenario does not declare is an error
+// at, the position of the lesson's "variant" key.
+func (l *Lesson) WithVariant(sc *scenarios.Scenario, at scenarios.Pos) (*scenarios.Scenario, error) {
+	if l.Variant == "" || sc.Variant == l.Variant {
+		return sc, nil
+	}
+	var names []string
+	for _, v := range sc.Variants {
+		names = append(names, v.Name)
+	}
+	if len(names) == 0 {
+		return nil, scenarios.Errorf(at, "variant %q: scenario %q declares no variants", l.Variant, l.Scenario)
+	}
+	found := false
+	for _, n := range names {
+		found = found || n == l.Variant
+	}
+	if !found {
+		return nil, scenarios.Errorf(at, "variant %q: scenario %q has no such variant; its variants are %s",
+			l.Variant, l.Scenario, strings.Join(names, ", "))
+	}
+	return sc.WithVariant(l.Variant)
+}
+
+// frontKeyPos finds the value of a front matter key, for errors about
+// it; 1:1 if there is none.
+func frontKeyPos(file string, src []byte, want string) scenarios.Pos {
 	p := newPositions(file, src)
 	off := 0
 	if strings.HasPrefix(string(src), "\uFEFF") {
@@ -90,7 +119,7 @@ func scenarioKeyPos(file string, src []byte) scenarios.Pos {
 			break
 		}
 		key, value, ok := strings.Cut(line, ":")
-		if ok && strings.TrimSpace(key) == "scenario" {
+		if ok && strings.TrimSpace(key) == want {
 			return p.at(off + len(key) + 1 + len(value) - len(strings.TrimLeft(value, " \t")))
 		}
 		off = next
@@ -113,8 +142,11 @@ func (h *Handout) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, ": %s", h.Scenario.Title)
 	}
 	fmt.Fprintf(&b, ". Its timeline %s.\n", strings.TrimPrefix(stepRange(tl.Len()), "which "))
-	if l.Variant != "" {
+	switch {
+	case l.Variant != "":
 		fmt.Fprintf(&b, "Variant: %s.\n", l.Variant)
+	case h.Scenario.Variant != "":
+		fmt.Fprintf(&b, "Variant: %s (the scenario's default).\n", h.Scenario.Variant)
 	}
 	for i, s := range l.Sections {
 		fmt.Fprintf(&b, "\nSection %d of %d, %s\n\n", i+1, len(l.Sections), stepsWord(s.From, s.To))

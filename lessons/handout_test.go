@@ -128,7 +128,7 @@ func TestHandoutErrors(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), `l.md:3:12: scenario "x.mmu": a scenario file (x.mmu) needs`) {
 		t.Errorf("a .mmu scenario without a loader: %v", err)
 	}
-	if p := scenarioKeyPos("f.md", []byte("\uFEFF---\ntitle: x\n---\nscenario: y\n")); p.Line != 1 || p.Col != 1 {
+	if p := frontKeyPos("f.md", []byte("\uFEFF---\ntitle: x\n---\nscenario: y\n"), "scenario"); p.Line != 1 || p.Col != 1 {
 		t.Errorf("a scenario key after the front matter counts: %v", p)
 	}
 }

@@ -2,7 +2,7 @@
 // scenario, runs its script and prints the trace as narrated text or JSON;
 // prints a lesson as a text handout; and generates seeded exercises.
 //
-//	mmuviz run [--json] FILE|NAME
+//	mmuviz run [--json] [--variant NAME] FILE|NAME
 //	mmuviz list
 //	mmuviz lesson FILE|NAME
 //	mmuviz quiz [-s SEED] [-n N] [-mode MODE] [-kind KIND] [-c] [--json] [-scenario]
@@ -12,6 +12,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,9 +27,12 @@ import (
 )
 
 const usage = `usage:
-  mmuviz run [--json] FILE|NAME   run a scenario file, or a built-in scenario by name,
-                                  and print its trace (--json: one JSON object)
-  mmuviz list                     list the built-in scenarios
+  mmuviz run [--json] [--variant NAME] FILE|NAME
+                                  run a scenario file, or a built-in scenario by name,
+                                  and print its trace (--json: one JSON object);
+                                  --variant runs one of the behaviours the scenario
+                                  declares (default: the first)
+  mmuviz list                     list the built-in scenarios, with their variants
   mmuviz lesson FILE|NAME         print a lesson file, or a built-in lesson by name, as
                                   text: each section's prose, then every step it covers
                                   with the engine's narration and kernel function
@@ -91,11 +96,19 @@ func list(args []string, stdout, stderr io.Writer) int {
 		width = max(width, len(name))
 	}
 	for _, name := range names {
-		title := ""
-		if s, err := scenarios.LoadBuiltin(name); err == nil {
-			title = s.Title
+		s, err := scenarios.LoadBuiltin(name)
+		if err != nil {
+			fmt.Fprintf(stdout, "%-*s\n", width, name)
+			continue
 		}
-		fmt.Fprintf(stdout, "%-*s %s\n", width, name, title)
+		fmt.Fprintf(stdout, "%-*s %s\n", width, name, s.Title)
+		for i, v := range s.Variants {
+			text := v.Text
+			if i == 0 {
+				text = strings.TrimSpace("(default) " + text)
+			}
+			fmt.Fprintf(stdout, "%-*s   @%s: %s\n", width, "", v.Name, text)
+		}
 	}
 	return 0
 }
@@ -104,6 +117,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("mmuviz run", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	asJSON := fset.Bool("json", false, "print the trace as one JSON object")
+	variant := fset.String("variant", "", "the variant to run (default: the scenario's first)")
 	fset.Usage = func() {}
 	var files []string
 	// Accept the flag before or after the file name.
@@ -126,7 +140,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mmuviz run: expected one scenario file or built-in name\n%s", usage)
 		return exitBad
 	}
-	sc, err := load(files[0])
+	sc, err := load(files[0], *variant)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitBad
@@ -136,23 +150,61 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitBad
 	}
-	write := mmu.WriteText
-	if *asJSON {
-		write = mmu.WriteJSON
-	}
-	if err := write(stdout, steps); err != nil {
+	if err := writeTrace(stdout, sc, steps, *asJSON); err != nil {
 		fmt.Fprintf(stderr, "mmuviz: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
+// writeTrace prints the trace as text or JSON. When the scenario declares
+// variants, the text starts with the one that ran, and the JSON object has
+// a "variant" key before "steps" (which is as mmu.WriteJSON writes it).
+func writeTrace(w io.Writer, sc *scenarios.Scenario, steps []mmu.Step, asJSON bool) error {
+	if sc.Variant == "" {
+		if asJSON {
+			return mmu.WriteJSON(w, steps)
+		}
+		return mmu.WriteText(w, steps)
+	}
+	var b bytes.Buffer
+	if !asJSON {
+		text := ""
+		for _, v := range sc.Variants {
+			if v.Name == sc.Variant && v.Text != "" {
+				text = ": " + v.Text
+			}
+		}
+		fmt.Fprintf(&b, "variant %s%s\n\n", sc.Variant, text)
+		if err := mmu.WriteText(&b, steps); err != nil {
+			return err
+		}
+		_, err := w.Write(b.Bytes())
+		return err
+	}
+	if err := mmu.WriteJSON(&b, steps); err != nil {
+		return err
+	}
+	name, err := json.Marshal(sc.Variant)
+	if err != nil {
+		return err
+	}
+	rest, ok := bytes.CutPrefix(b.Bytes(), []byte("{\n"))
+	if !ok {
+		return errors.New("the JSON trace does not start with an object")
+	}
+	out := append([]byte("{\n  \"variant\": "), name...)
+	out = append(append(out, ",\n"...), rest...)
+	_, err = w.Write(out)
+	return err
+}
+
 // load reads a scenario file, or a built-in scenario when no file has that
-// name.
-func load(arg string) (*scenarios.Scenario, error) {
+// name, and builds it under variant ("" is the default).
+func load(arg, variant string) (*scenarios.Scenario, error) {
 	src, err := os.ReadFile(arg)
 	if err == nil {
-		return scenarios.Load(arg, src)
+		return scenarios.LoadVariant(arg, src, variant)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("mmuviz: %v", err)
@@ -160,7 +212,7 @@ func load(arg string) (*scenarios.Scenario, error) {
 	if strings.ContainsAny(arg, `/\`) {
 		return nil, fmt.Errorf("mmuviz: %v", err)
 	}
-	sc, berr := scenarios.LoadBuiltin(arg)
+	sc, berr := scenarios.LoadBuiltinVariant(arg, variant)
 	if berr != nil && strings.HasPrefix(berr.Error(), "no built-in") {
 		return nil, fmt.Errorf("mmuviz: %s is neither a file nor a built-in scenario (mmuviz list shows them)", arg)
 	}
