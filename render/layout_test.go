@@ -23,10 +23,33 @@ var stageSizes = []render.Size{{W: 870, H: 800}, {W: 1280, H: 800}, {W: 1920, H:
 // promises.
 func TestLayoutEveryStep(t *testing.T) {
 	for _, name := range scenarios.Builtin() {
-		t.Run(name, func(t *testing.T) {
-			layoutEveryStep(t, name, timelineOf(t, name))
-		})
+		for _, variant := range variantsOf(t, name) {
+			label := strings.TrimSuffix(name+":"+variant, ":")
+			t.Run(label, func(t *testing.T) {
+				s, err := scenarios.LoadBuiltinVariant(name, variant)
+				if err != nil {
+					t.Fatal(err)
+				}
+				layoutEveryStep(t, label, s.Timeline())
+			})
+		}
 	}
+}
+
+// variantsOf lists the variants of a built-in scenario to lay out: "" (the
+// default) and every other one it declares.
+func variantsOf(t testing.TB, name string) []string {
+	s, err := scenarios.LoadBuiltin(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{""}
+	for i, v := range s.Variants {
+		if i > 0 {
+			out = append(out, v.Name)
+		}
+	}
+	return out
 }
 
 // layoutEveryStep checks every step of tl at every stage size.

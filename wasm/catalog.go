@@ -78,23 +78,44 @@ func (c *catalog) list() *catalogJSON {
 		out.Lessons = append(out.Lessons, entryJSON{n, title})
 	}
 	for _, n := range scenarios.Builtin() {
-		title := n
-		if s, err := scenarios.LoadBuiltin(n); err == nil && s.Title != "" {
-			title = s.Title
+		s, err := scenarios.LoadBuiltin(n)
+		if err != nil {
+			out.Scenarios = append(out.Scenarios, entryJSON{n, n})
+			continue
 		}
-		out.Scenarios = append(out.Scenarios, entryJSON{n, title})
+		out.Scenarios = append(out.Scenarios, variantEntries(n, titleOr(s.Title, n), s.Variants)...)
 	}
 	c.listed = out
 	return out
 }
 
-// open loads a lesson (with its scenario) or a bare scenario.
+// variantEntries lists a scenario once per variant it declares: the
+// default under its own name, every other one as NAME:VARIANT, so that a
+// permalink (#scenario=NAME:VARIANT&step=K) names the behaviour too.
+func variantEntries(name, title string, vs []scenarios.Variant) []entryJSON {
+	if len(vs) < 2 {
+		return []entryJSON{{name, title}}
+	}
+	var out []entryJSON
+	for i, v := range vs {
+		e := entryJSON{name + ":" + v.Name, title + " [" + v.Name + "]"}
+		if i == 0 {
+			e.Name = name
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// open loads a lesson (with its scenario) or a bare scenario, NAME or
+// NAME:VARIANT.
 func (c *catalog) open(kind, name string) (*opened, error) {
 	switch kind {
 	case "lesson":
 		return c.openLesson(name)
 	case "scenario":
-		s, err := scenarios.LoadBuiltin(name)
+		base, variant, _ := strings.Cut(name, ":")
+		s, err := scenarios.LoadBuiltinVariant(base, variant)
 		if err != nil {
 			return nil, err
 		}
@@ -111,7 +132,7 @@ func (c *catalog) openLesson(name string) (*opened, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := scenarios.LoadBuiltin(l.Scenario)
+	s, err := scenarios.LoadBuiltinVariant(l.Scenario, l.Variant)
 	if err != nil {
 		return nil, fmt.Errorf("lesson %s runs scenario %q: %v", name, l.Scenario, err)
 	}
