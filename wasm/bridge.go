@@ -84,7 +84,7 @@ func registerBridge(g *game) {
 	obj.Set("defaultLesson", guard(g, "defaultLesson", "", func([]js.Value) any { return g.cat.defaultLesson() }))
 	obj.Set("list", guard(g, "list", `{"lessons":[],"scenarios":[]}`, func([]js.Value) any { return toJSON(g.cat.list()) }))
 	obj.Set("open", guard(g, "open", `{"ok":false,"error":"the visualizer crashed"}`, func(a []js.Value) any {
-		return toJSON(g.open(argString(a, 0), argString(a, 1)))
+		return toJSON(g.open(argString(a, 0), argString(a, 1), argString(a, 2)))
 	}))
 	obj.Set("seek", guard(g, "seek", "{}", func(a []js.Value) any {
 		return toJSON(g.seek(int(argNumber(a, 0))))

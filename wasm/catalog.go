@@ -34,18 +34,33 @@ type sectionJSON struct {
 }
 
 type openJSON struct {
-	OK       bool          `json:"ok"`
-	Error    string        `json:"error"`
-	Title    string        `json:"title"`
-	Total    int           `json:"total"`
-	Sections []sectionJSON `json:"sections"`
+	OK       bool                `json:"ok"`
+	Error    string              `json:"error"`
+	Title    string              `json:"title"`
+	Total    int                 `json:"total"`
+	Sections []sectionJSON       `json:"sections"`
+	Variant  string              `json:"variant"`  // the variant running ("" if none)
+	Variants []scenarios.Variant `json:"variants"` // the scenario's, default first
 }
 
 // opened is a lesson or scenario ready to show.
 type opened struct {
-	kind, lesson, scenario string
-	tl                     *mmu.Timeline
-	reply                  openJSON
+	kind, lesson, scenario, variant string
+	tl                              *mmu.Timeline
+	reply                           openJSON
+}
+
+// openFailed is open's answer when nothing could be opened.
+func openFailed(err error) openJSON {
+	return openJSON{OK: false, Error: err.Error(), Sections: []sectionJSON{}, Variants: []scenarios.Variant{}}
+}
+
+// variantsOf is a scenario's variants for JSON: never null.
+func variantsOf(s *scenarios.Scenario) []scenarios.Variant {
+	if len(s.Variants) == 0 {
+		return []scenarios.Variant{}
+	}
+	return s.Variants
 }
 
 // defaultLesson is the lesson opened when the URL names none: the 4-level
@@ -83,56 +98,48 @@ func (c *catalog) list() *catalogJSON {
 			out.Scenarios = append(out.Scenarios, entryJSON{n, n})
 			continue
 		}
-		out.Scenarios = append(out.Scenarios, variantEntries(n, titleOr(s.Title, n), s.Variants)...)
+		// A scenario is listed once; the page switches its variants.
+		out.Scenarios = append(out.Scenarios, entryJSON{n, titleOr(s.Title, n)})
 	}
 	c.listed = out
 	return out
 }
 
-// variantEntries lists a scenario once per variant it declares: the
-// default under its own name, every other one as NAME:VARIANT, so that a
-// permalink (#scenario=NAME:VARIANT&step=K) names the behaviour too.
-func variantEntries(name, title string, vs []scenarios.Variant) []entryJSON {
-	if len(vs) < 2 {
-		return []entryJSON{{name, title}}
-	}
-	var out []entryJSON
-	for i, v := range vs {
-		e := entryJSON{name + ":" + v.Name, title + " [" + v.Name + "]"}
-		if i == 0 {
-			e.Name = name
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-// open loads a lesson (with its scenario) or a bare scenario, NAME or
-// NAME:VARIANT.
-func (c *catalog) open(kind, name string) (*opened, error) {
+// open loads a lesson (with its scenario) or a bare scenario under a
+// variant: "" is the scenario's default, or for a lesson its front
+// matter's. A scenario named NAME:VARIANT (an older permalink) means
+// that variant unless one is given.
+func (c *catalog) open(kind, name, variant string) (*opened, error) {
 	switch kind {
 	case "lesson":
-		return c.openLesson(name)
+		return c.openLesson(name, variant)
 	case "scenario":
-		base, variant, _ := strings.Cut(name, ":")
+		base, v, colon := strings.Cut(name, ":")
+		if colon && variant == "" {
+			variant = v
+		}
 		s, err := scenarios.LoadBuiltinVariant(base, variant)
 		if err != nil {
 			return nil, err
 		}
 		tl := s.Timeline()
-		o := &opened{kind: kind, scenario: name, tl: tl}
-		o.reply = openJSON{OK: true, Title: titleOr(s.Title, name), Total: tl.Len(), Sections: scenarioSections(s, tl)}
+		o := &opened{kind: kind, scenario: base, variant: s.Variant, tl: tl}
+		o.reply = openJSON{OK: true, Title: titleOr(s.Title, base), Total: tl.Len(), Sections: scenarioSections(s, tl),
+			Variant: s.Variant, Variants: variantsOf(s)}
 		return o, nil
 	}
 	return nil, fmt.Errorf("kind must be \"lesson\" or \"scenario\", not %q", kind)
 }
 
-func (c *catalog) openLesson(name string) (*opened, error) {
+func (c *catalog) openLesson(name, variant string) (*opened, error) {
 	l, err := lessons.LoadBuiltin(name)
 	if err != nil {
 		return nil, err
 	}
-	s, err := scenarios.LoadBuiltinVariant(l.Scenario, l.Variant)
+	if variant == "" {
+		variant = l.Variant
+	}
+	s, err := scenarios.LoadBuiltinVariant(l.Scenario, variant)
 	if err != nil {
 		return nil, fmt.Errorf("lesson %s runs scenario %q: %v", name, l.Scenario, err)
 	}
@@ -140,8 +147,9 @@ func (c *catalog) openLesson(name string) (*opened, error) {
 	if err := l.Resolve(tl.Len()); err != nil {
 		return nil, err
 	}
-	o := &opened{kind: "lesson", lesson: name, scenario: l.Scenario, tl: tl}
-	o.reply = openJSON{OK: true, Title: titleOr(l.Title, name), Total: tl.Len(), Sections: []sectionJSON{}}
+	o := &opened{kind: "lesson", lesson: name, scenario: l.Scenario, variant: s.Variant, tl: tl}
+	o.reply = openJSON{OK: true, Title: titleOr(l.Title, name), Total: tl.Len(), Sections: []sectionJSON{},
+		Variant: s.Variant, Variants: variantsOf(s)}
 	for _, sec := range l.Sections {
 		o.reply.Sections = append(o.reply.Sections, sectionJSON{sec.From, sec.To, sec.HTML})
 	}

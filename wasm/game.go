@@ -168,6 +168,7 @@ type stateJSON struct {
 	Kind      string  `json:"kind"`
 	Lesson    string  `json:"lesson"`
 	Scenario  string  `json:"scenario"`
+	Variant   string  `json:"variant"`
 }
 
 // state builds the state JSON; g.mu is held.
@@ -177,7 +178,7 @@ func (g *game) state() stateJSON {
 	}
 	p := g.stage.Player
 	s := stateJSON{Step: p.Step, Total: p.Total, Playing: p.Playing, Speed: p.Speed,
-		Kind: g.cur.kind, Lesson: g.cur.lesson, Scenario: g.cur.scenario,
+		Kind: g.cur.kind, Lesson: g.cur.lesson, Scenario: g.cur.scenario, Variant: g.cur.variant,
 		Narration: "The initial state, before the first step."}
 	if v := g.stage.View(); v != nil && v.Event != nil {
 		s.Narration, s.Func = v.Event.Text, v.Event.Func
@@ -198,11 +199,12 @@ func (g *game) notify() {
 	}
 }
 
-// open opens a lesson or scenario; on failure the old one stays.
-func (g *game) open(kind, name string) openJSON {
-	o, err := g.cat.open(kind, name)
+// open opens a lesson or scenario under a variant ("" is the default); on
+// failure the old one stays.
+func (g *game) open(kind, name, variant string) openJSON {
+	o, err := g.cat.open(kind, name, variant)
 	if err != nil {
-		return openJSON{OK: false, Error: err.Error(), Sections: []sectionJSON{}}
+		return openFailed(err)
 	}
 	st := render.NewStage(o.tl)
 	g.mu.Lock()
