@@ -6,10 +6,10 @@
 //
 // A Scene is a list of panels: the header (the address as bit fields), the
 // guest's own page-table walk, the caption, and, when the VM runs on TDP
-// (EPT or NPT), the 2D walk grid and the host tables. Later views (shadow
-// pages, root caches, several vCPUs) are further panels laid out in the
-// same Scene, each a group of boxes with stable IDs so that motion between
-// steps can ease.
+// (EPT or NPT), the 2D walk grid and the host tables, or, on shadow paging,
+// KVM's shadow pages beside the guest's tables. Later views (root caches,
+// several vCPUs) are further panels laid out in the same Scene, each a
+// group of boxes with stable IDs so that motion between steps can ease.
 //
 // The 2D view (tdp.go, grid.go, ept.go, violation.go, layout2d.go) plugs
 // in the same way: tdpFocusAt gathers, from the trace (mmu.Event's TwoD,
@@ -24,6 +24,27 @@
 // column of host tables ("ept:HPA" IDs), a new table, the frame a leaf maps
 // and the violation ("hostfault"). layoutTDP puts the grid under the guest's
 // walk and the host column to the right of both, from the top.
+//
+// The shadow view (shadow.go, shadow_target.go, shadow_boxes.go,
+// layout_shadow.go) replaces the guest's zig-zag chain when the VM runs on
+// shadow paging: shadowFocusAt gathers, from the engine's read-only views
+// (mmu/shadow_view.go: ShadowInfo, ShadowRoots, ShadowPages, ShadowPath,
+// WriteTracked) and the trace (the processor's reads of the shadow tables,
+// its #PF, what KVM allocates, writes, zaps and frees), the vCPU's root,
+// the shadow path of the GVA and the processor's references so far; its
+// targetOf maps each event to a box and row of the view (the guest's own
+// entries and registers keep their native targets, with tgtShadow for the
+// rest); buildItems picks, level by level, the page the GVA uses, the
+// other pages of the same guest table (quadrants, other roles) and the
+// page the event touches. layoutShadow puts the guest's chain in a column
+// on the left and the shadow pages ("spt:HPA" IDs, special roots too) in a
+// column on the right, in bands: the registers beside root_mmu ("sroot:N"),
+// each level's guest table level with its shadow page (the dashed link
+// "shadows:" between them runs straight across the gap), then the guest's
+// page or fault beside the end of the processor's walk ("sresult") or its
+// #PF ("sfault"), and the checker's verdict ("scheck"). Guest tables get a
+// status line (write-tracked, read-only, unsync), shadow pages one with
+// their role; status lines are rows with Count 0.
 //
 // How a step becomes a picture: focusAt gathers what the step is about from
 // the view and the timeline (the address, how far the walk has got, the

@@ -142,7 +142,7 @@ func focusAt(v *mmu.View, tl *mmu.Timeline) *focus {
 	if f.shadow = shadowFocusAt(f, v, tl); f.shadow != nil {
 		// The guest's tables are all there to compare with KVM's pages;
 		// the refs are the processor's, which walks only KVM's.
-		f.reached, f.showResult, f.refs = len(f.path.Levels), f.path.HasGPA && f.mode != mmu.PagingOff, 0
+		f.reached, f.showResult, f.refs = len(f.path.Levels), f.path.HasGPA, 0
 	}
 	f.cur = f.targetOf(v.Event)
 	if f.shadow != nil {

@@ -293,7 +293,10 @@ func shadowLinks(left, right []*colItem, mx float64) []Edge {
 			}
 		case c.sp != nil && c.sp.guestID != "":
 			dst = guest[c.sp.guestID]
-			if c.sp.primary {
+			switch {
+			case c.sp.kind == spSpecial:
+				label = "copies PDPTEs"
+			case c.sp.primary:
 				label = "shadows"
 			}
 		}

@@ -291,7 +291,7 @@ func (s *shadowFocus) guestStatus(f *focus, gpa mmu.GPA, level int) rowSpec {
 	case unsync > 0:
 		text = "UNSYNC: the guest writes it freely, no trap"
 	default:
-		text = "not shadowed: KVM has no shadow page of it"
+		text = "not shadowed: no valid shadow page of it"
 	}
 	row := rowSpec{level: level, index: -1, span: &cell{s: text, font: Prose, color: Ink}}
 	f.markTarget(&row, s.cur.box == sbGuest && s.cur.gpa == gpa)
@@ -314,7 +314,11 @@ func (s *shadowFocus) rootSpec(f *focus) *boxSpec {
 	}
 	add("root", root, s.rootNote())
 	add("pgd", pgd, "the guest CR3 it shadows")
-	add("levels", fmt.Sprint(s.levels), fmt.Sprintf("shadow levels; the guest's tables have %d", mmu.RootLevel(f.mode)))
+	guest := fmt.Sprintf("shadow levels; the guest's tables have %d", mmu.RootLevel(f.mode))
+	if f.mode == mmu.PagingOff {
+		guest = "shadow levels; the guest has paging off"
+	}
+	add("levels", fmt.Sprint(s.levels), guest)
 	add("pages", fmt.Sprint(s.info.Pages), s.pagesNote())
 	val, note := s.walkNote()
 	add("walk", val, note)

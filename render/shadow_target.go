@@ -60,8 +60,12 @@ func (s *shadowFocus) targetOf(f *focus, e *mmu.Event) (target, bool) {
 		return target{kind: tgtRegister, reg: mmu.RegCR3}, true
 	}
 	if e.Func == "kvm_mmu_hugepage_adjust" || e.Func == "kvm_handle_noslot_fault" {
+		// About the guest's page: its leaf entry, or the page itself.
 		if l := f.leafOf(); l != nil {
 			return target{kind: tgtEntry, level: l.Level, index: l.Index, table: l.Table}, true
+		}
+		if f.showResult {
+			return target{kind: tgtResult}, true
 		}
 	}
 	t, native := s.eventTarget(f, e)

@@ -31,6 +31,9 @@ func chainFor(f *focus) []*link {
 		if f.showResult || f.walking {
 			ch = append(ch, &link{spec: resultSpec(f), fromRow: -1, hidden: !f.showResult})
 		}
+		if f.cur.kind == tgtMemory && f.memWrite != nil {
+			ch = append(ch, &link{spec: memorySpec(f), fromRow: -1})
+		}
 		return ch
 	}
 	if f.loadPDPT {
