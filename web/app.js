@@ -1,6 +1,7 @@
 // app.js drives the parent page: the lesson panel, the step controls, the
-// keyboard (forwarded to the game in the stage iframe), the URL hash
-// (#lesson=NAME&step=K or #scenario=NAME&step=K) and the error boxes.
+// variant switch, the keyboard (forwarded to the game in the stage iframe),
+// the URL hash (#lesson=NAME&step=K or #scenario=NAME&step=K, with
+// &variant=V when the scenario has variants) and the error boxes.
 // It talks to the Go program only through the bridge in web/BRIDGE.md.
 "use strict";
 
@@ -9,6 +10,7 @@
   const stage = $("stage");
   const el = {
     title: $("title"), pick: $("pick"), sections: $("sections"),
+    variantBox: $("variant-box"), variant: $("variant"),
     narration: $("narration"), func: $("func"), counter: $("counter"),
     first: $("first"), back: $("back"), play: $("play"), next: $("next"), last: $("last"),
     speed: $("speed"), notice: $("notice"), noticeText: $("notice-text"),
@@ -20,6 +22,7 @@
   const view = {
     game: null, crashed: false, kind: "", name: "", total: 0, step: -1,
     playing: false, speed: 1, sections: [], current: -1, catalog: null,
+    variant: "", variants: [],
   };
 
   // Timings for the page-load benchmark, in ms since this page's navigation.
@@ -89,7 +92,7 @@
     view.catalog = parseJSON(call("list")) || { lessons: [], scenarios: [] };
     fillPicker(view.catalog);
     el.loading.hidden = true;
-    for (const b of [el.first, el.back, el.play, el.next, el.last, el.speed, el.pick]) {
+    for (const b of [el.first, el.back, el.play, el.next, el.last, el.speed, el.pick, el.variant]) {
       b.disabled = false;
     }
     openFromHash();
@@ -97,10 +100,11 @@
 
   // ---- URL hash -------------------------------------------------------
 
-  // parseHash reads #lesson=NAME&step=K / #scenario=NAME&step=K. It never
-  // throws; whatever it could not use is listed in problems.
+  // parseHash reads #lesson=NAME&step=K / #scenario=NAME&step=K, each with
+  // an optional &variant=V. It never throws; whatever it could not use is
+  // listed in problems.
   function parseHash(hash) {
-    const want = { kind: "", name: "", step: 0, sameThing: false, problems: [] };
+    const want = { kind: "", name: "", step: 0, variant: "", sameThing: false, problems: [] };
     const raw = hash.replace(/^#/, "");
     if (raw === "") {
       return want;
@@ -113,7 +117,7 @@
       return want;
     }
     for (const key of params.keys()) {
-      if (!["lesson", "scenario", "step"].includes(key)) {
+      if (!["lesson", "scenario", "step", "variant"].includes(key)) {
         want.problems.push("The address has an unknown part “" + clip(key) + "”.");
       }
     }
@@ -129,6 +133,20 @@
       want.sameThing = true; // "#step=N": a jump link within what is open
     } else if (want.problems.length === 0) {
       want.problems.push("The address names no lesson or scenario.");
+    }
+    // An older permalink names the variant in the scenario: NAME:VARIANT.
+    let variant = params.get("variant");
+    if (want.kind === "scenario" && want.name.includes(":")) {
+      const i = want.name.indexOf(":");
+      variant = variant !== null ? variant : want.name.slice(i + 1);
+      want.name = want.name.slice(0, i);
+    }
+    if (variant !== null) {
+      if (/^[A-Za-z0-9._-]{1,40}$/.test(variant)) {
+        want.variant = variant;
+      } else {
+        want.problems.push("Variant “" + clip(variant) + "” is not a variant name; showing the default.");
+      }
     }
     const step = params.get("step");
     if (step !== null) {
@@ -159,18 +177,19 @@
     if (want.sameThing && view.kind) {
       want.kind = view.kind;
       want.name = view.name;
+      want.variant = want.variant || view.variant;
     }
     let opened = null;
     if (want.kind && !known(want.kind, want.name)) {
       problems.push("There is no " + want.kind + " “" + clip(want.name) + "”.");
     } else if (want.kind) {
-      opened = openThing(want.kind, want.name, problems);
+      opened = openThing(want.kind, want.name, want.variant, problems);
     }
     if (!opened) {
       if (!want.sameThing) {
         want.step = 0; // the step belonged to something else
       }
-      opened = openThing("lesson", String(call("defaultLesson") || ""), problems);
+      opened = openThing("lesson", String(call("defaultLesson") || ""), "", problems);
       if (!opened) {
         showCrash("The default lesson could not be opened. " + problems.join(" "));
         return;
@@ -193,10 +212,23 @@
     }
   }
 
-  // openThing opens a lesson or scenario and rebuilds the panel; it returns
-  // null (and notes the reason) if the game refused.
-  function openThing(kind, name, problems) {
-    const res = parseJSON(call("open", kind, name));
+  // openThing opens a lesson or scenario under a variant ("" for its
+  // default, a lesson's own) and rebuilds the panel. A variant it does not
+  // have falls back to the default, with a note in problems; it returns null
+  // (and notes the reason) if the game refused.
+  function openThing(kind, name, variant, problems) {
+    let res = parseJSON(call("open", kind, name, variant || ""));
+    if (variant && (!res || !res.ok)) {
+      const plain = parseJSON(call("open", kind, name, ""));
+      if (plain && plain.ok) {
+        const names = (Array.isArray(plain.variants) ? plain.variants : []).map((v) => String(v && v.name));
+        problems.push(names.length === 0
+          ? "The " + kind + " “" + clip(name) + "” has no variants; ignoring “" + clip(variant) + "”."
+          : "The " + kind + " “" + clip(name) + "” has no variant “" + clip(variant) + "” (it has " +
+            names.join(", ") + "); showing “" + String(plain.variant || names[0]) + "”.");
+        res = plain;
+      }
+    }
     if (!res || !res.ok) {
       const why = res && res.error ? res.error : "the visualizer gave no answer";
       problems.push("Could not open " + kind + " “" + clip(name) + "”: " + why + ".");
@@ -204,6 +236,9 @@
     }
     view.kind = kind;
     view.name = name;
+    view.variant = String(res.variant || "");
+    view.variants = Array.isArray(res.variants) ? res.variants.filter((v) => v && typeof v.name === "string") : [];
+    fillVariants();
     view.total = Math.max(1, Number(res.total) || 1);
     view.step = -1;
     view.current = -1;
@@ -215,7 +250,10 @@
   }
 
   function writeHash() {
-    const h = "#" + view.kind + "=" + encodeURIComponent(view.name) + "&step=" + view.step;
+    let h = "#" + view.kind + "=" + encodeURIComponent(view.name) + "&step=" + view.step;
+    if (view.variants.length > 0 && view.variant) {
+      h += "&variant=" + encodeURIComponent(view.variant);
+    }
     if (location.hash !== h) {
       // replaceState: stepping must not flood the back button's history.
       history.replaceState(history.state, "", h);
@@ -227,7 +265,8 @@
       return;
     }
     const want = parseHash(location.hash);
-    const same = want.sameThing || (want.kind === view.kind && want.name === view.name);
+    const same = (want.sameThing || (want.kind === view.kind && want.name === view.name)) &&
+      (want.variant === "" || want.variant === view.variant);
     if (want.problems.length === 0 && same && want.step < view.total) {
       seek(want.step);
       hideNotice();
@@ -253,6 +292,10 @@
     if (s.kind === "lesson" || s.kind === "scenario") {
       view.kind = s.kind;
       view.name = String((s.kind === "lesson" ? s.lesson : s.scenario) || view.name);
+      if (typeof s.variant === "string") {
+        view.variant = s.variant;
+        el.variant.value = s.variant;
+      }
     }
     el.play.textContent = view.playing ? "Pause" : "Play";
     setSpeedValue(view.speed);
@@ -362,6 +405,41 @@
     el.speed.value = v;
   }
 
+  // fillVariants shows the variant switch when what is open has variants.
+  function fillVariants() {
+    const nodes = view.variants.map((v) => {
+      const o = document.createElement("option");
+      o.value = v.name;
+      o.textContent = v.text ? v.name + " — " + v.text : v.name;
+      o.title = o.textContent;
+      return o;
+    });
+    el.variant.replaceChildren(...nodes);
+    el.variant.value = view.variant;
+    el.variant.title = "Run the same script under another design or patch; the step stays";
+    el.variantBox.hidden = nodes.length === 0;
+  }
+
+  // switchVariant reopens what is open under another variant, at the same
+  // step (the last one if the other variant's timeline is shorter).
+  function switchVariant(variant) {
+    if (!view.kind || variant === view.variant) {
+      return;
+    }
+    const step = Math.max(0, view.step);
+    const problems = [];
+    if (openThing(view.kind, view.name, variant, problems)) {
+      seek(Math.min(step, view.total - 1));
+    } else {
+      el.variant.value = view.variant;
+    }
+    if (problems.length > 0) {
+      showNotice(problems.join(" "));
+    } else {
+      hideNotice();
+    }
+  }
+
   function fillPicker(catalog) {
     const groups = [["lesson", "Lessons", catalog.lessons], ["scenario", "Scenarios", catalog.scenarios]];
     const nodes = [];
@@ -401,7 +479,7 @@
     el.loading.hidden = true;
     el.crashText.textContent = msg;
     el.crash.hidden = false;
-    for (const b of [el.first, el.back, el.play, el.next, el.last, el.speed, el.pick]) {
+    for (const b of [el.first, el.back, el.play, el.next, el.last, el.speed, el.pick, el.variant]) {
       b.disabled = true;
     }
     el.crashReload.focus();
@@ -462,7 +540,7 @@
   // A select chosen with the mouse gives the keys back too; one driven by the
   // keyboard keeps them, or its arrow keys would stop working after one press.
   let pointerOn = null;
-  for (const sel of [el.speed, el.pick]) {
+  for (const sel of [el.speed, el.pick, el.variant]) {
     sel.addEventListener("pointerdown", () => { pointerOn = sel; });
     sel.addEventListener("keydown", () => { pointerOn = null; });
   }
@@ -476,6 +554,12 @@
   el.speed.addEventListener("change", () => {
     call("setSpeed", Number(el.speed.value));
     selectDone(el.speed);
+  });
+
+  el.variant.addEventListener("change", () => {
+    const v = el.variant.value;
+    selectDone(el.variant);
+    switchVariant(v);
   });
 
   el.pick.addEventListener("change", () => {

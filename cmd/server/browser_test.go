@@ -55,6 +55,7 @@ func TestBrowser(t *testing.T) {
 	badHashes(t, ctx, base, lesson, total)
 	lessonLinks(t, ctx, lesson, total)
 	openScenario(t, ctx)
+	variants(t, ctx)
 	console.check(t)
 
 	t.Run("dpr2", func(t *testing.T) { highDPI(t, ctx, base, lesson) })
