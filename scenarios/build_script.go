@@ -44,12 +44,35 @@ func (b *builder) set(c *call) error {
 			return err
 		}
 		b.add(&mmu.SetReg{Source: source(c), VCPU: id, Reg: r, Op: op, Value: v}, a.Pos)
+		b.regs[id] = predictRegWrite(b.regs[id], r, op, v)
 		n++
 	}
 	if n == 0 {
 		return Errorf(c.end, "set: expected a register, such as cr0-=wp (usage: %s)", c.spec.usage)
 	}
 	return nil
+}
+
+// predictRegWrite follows a script's register write so that later script
+// commands (entry, print entry) are checked and encoded for the paging mode
+// the vCPU will be in when they run: EFER.LMA follows CR0.PG as the CPU
+// sets it. A write the engine refuses at run time (#GP) is still assumed
+// to succeed here; the engine then reports any mismatch when it runs.
+func predictRegWrite(old mmu.Regs, r mmu.Reg, op mmu.RegOp, v uint64) mmu.Regs {
+	next := old
+	next.Set(r, apply(old.Get(r), op, v))
+	if r == mmu.RegEFER {
+		next.EFER = next.EFER&^mmu.EFERLMA | old.EFER&mmu.EFERLMA
+	}
+	if r == mmu.RegCR0 {
+		switch {
+		case next.CR0&mmu.CR0PG == 0:
+			next.EFER &^= mmu.EFERLMA
+		case old.CR0&mmu.CR0PG == 0 && next.EFER&mmu.EFERLME != 0 && next.CR4&mmu.CR4PAE != 0:
+			next.EFER |= mmu.EFERLMA
+		}
+	}
+	return next
 }
 
 // storeSize returns size= (8 by default), which must be 1, 2, 4 or 8 and
