@@ -48,6 +48,21 @@ type MMU struct {
 	PAERoot  HPA
 	PML4Root HPA
 	PML5Root HPA
+	// PrevRoots is prev_roots, the cache of the last roots the vCPU left
+	// on a CR3 switch (shadow paging only), most recently used first;
+	// each entry keeps its page's root_count.
+	PrevRoots [KVMMMUNumPrevRoots]RootInfo
+}
+
+// KVMMMUNumPrevRoots is KVM_MMU_NUM_PREV_ROOTS.
+const KVMMMUNumPrevRoots = 3
+
+// RootInfo is struct kvm_mmu_root_info: a cached root and the guest CR3
+// (pgd) it shadows; HPA is meaningful only when Valid.
+type RootInfo struct {
+	PGD   uint64
+	HPA   HPA
+	Valid bool
 }
 
 // VCPU is one virtual CPU: its registers, its PDPTR registers and its MMU
@@ -63,6 +78,9 @@ type VCPU struct {
 	// ReqMMUSync is a pending KVM_REQ_MMU_SYNC (shadow paging): sync the
 	// unsync shadow pages under the root before the next entry.
 	ReqMMUSync bool
+	// ReqMMUReload is a pending KVM_REQ_MMU_RELOAD (the reload-all
+	// variant, before seed 004): unload every root before the next entry.
+	ReqMMUReload bool
 }
 
 // WalkMMU returns the MMU that walks the guest's tables (arch.walk_mmu),

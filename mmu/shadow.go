@@ -62,6 +62,10 @@ type ShadowConfig struct {
 	// model applies it to the guest's own tables so that the special and
 	// passthrough roots can be watched without nesting.
 	RootLevel int
+	// ObsoleteRoots is how vCPUs react when a root they hold is zapped:
+	// Linux 6.16 (fixed, the zero value), the patch as posted in seed 004,
+	// or the KVM_REQ_MMU_RELOAD of the kernels before it.
+	ObsoleteRoots ObsoleteRootsPolicy
 }
 
 // mmuHashShift is KVM_MMU_HASH_SHIFT: mmu_page_hash has 4096 buckets.
@@ -93,6 +97,7 @@ type rmapKey struct {
 // kvm_arch and the memslots' arch data).
 type shadowState struct {
 	cfg   ShadowConfig
+	stats RootStats
 	masks spteMasks
 	// hash is mmu_page_hash: each bucket lists its pages newest first
 	// (hlist_add_head).

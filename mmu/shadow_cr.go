@@ -35,24 +35,21 @@ func (m *Machine) shadowAfterSetReg(v *VCPU, r Reg, old *Regs, oldPDPTRs [4]uint
 }
 
 // kvmMMUNewPGD is kvm_mmu_new_pgd (fast_pgd_switch): a root with no shadow
-// page behind it (pae_root, special, dummy) is always freed; the current
-// root is kept if it already shadows the new CR3 with the current role
-// (is_root_usable). Otherwise KVM would look in prev_roots, its cache of
-// three previous roots; the model has no such cache yet (a later issue), so
-// the current root is freed as the LRU of an empty cache would be.
+// page behind it (pae_root, special, dummy) is always freed, never cached;
+// then the current root and prev_roots are searched for one that already
+// shadows the new CR3 with the current role (is_root_usable). A hit makes
+// it current (KVM_REQ_LOAD_MMU_PGD); a miss frees the least recently used
+// root, and kvm_mmu_load builds a new one before the next entry.
 func (m *Machine) kvmMMUNewPGD(v *VCPU, pgd uint64) {
 	mmu := &v.RootMMU
 	sp := m.shadow.spAt(mmu.Root)
 	if mmu.RootValid && sp == nil {
 		m.kvmMMUFreeRootsShadow(v, "fast_pgd_switch: the current root has no shadow page behind it (pae_root, special "+
 			"or dummy roots cannot be cached)")
-		return
 	}
-	if !mmu.RootValid {
-		return
-	}
-	if sp.Role == mmu.RootRole && (mmu.RootRole.Direct() || mmu.RootPGD == pgd) {
+	if mmu.RootValid && m.isRootUsable(currentRoot(mmu), pgd, mmu.RootRole) {
 		sp.WriteFloodingCount = 0
+		m.shadow.stats.CacheHits++
 		if !m.Quiet {
 			m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "fast_pgd_switch", Space: SpaceHPA, Addr: uint64(sp.SPT),
 				VCPU: v.ID, Text: fmt.Sprintf("fast_pgd_switch: the current root already shadows CR3 %s with the current "+
@@ -60,10 +57,27 @@ func (m *Machine) kvmMMUNewPGD(v *VCPU, pgd uint64) {
 		}
 		return
 	}
-	// Seam: cached_root_find_and_keep_current would rotate the current root
-	// into prev_roots here and look for one that shadows pgd.
-	m.kvmMMUFreeRootsShadow(v, fmt.Sprintf("fast_pgd_switch: the current root shadows CR3 %s, not %s; KVM would keep "+
-		"it in prev_roots, a cache the model does not have yet", hex(mmu.RootPGD), hex(pgd)))
+	var hit bool
+	if mmu.RootValid {
+		hit = m.cachedRootFindAndKeepCurrent(v, pgd)
+	} else {
+		hit = m.cachedRootFindWithoutCurrent(v, pgd)
+	}
+	if !hit {
+		if mmu.RootValid || mmu.PrevRoots != ([KVMMMUNumPrevRoots]RootInfo{}) {
+			m.shadow.stats.CacheMisses++
+		}
+		return
+	}
+	m.shadow.stats.CacheHits++
+	if hsp := m.shadow.spAt(mmu.Root); hsp != nil {
+		hsp.WriteFloodingCount = 0
+	}
+	if !m.Quiet {
+		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_new_pgd", Space: SpaceHPA, Addr: uint64(mmu.Root),
+			VCPU: v.ID, Text: fmt.Sprintf("kvm_mmu_new_pgd: a cached root was found, so nothing is rebuilt: "+
+				"KVM_REQ_LOAD_MMU_PGD points the hardware at HPA %s on the next entry.", mmu.Root)})
+	}
 }
 
 // kvmInvalidatePCID is kvm_invalidate_pcid for the active PCID (a CR3 write
@@ -89,13 +103,16 @@ func (m *Machine) kvmMMUResetContext(v *VCPU) {
 				"role no longer matches.", PagingMode(v.RootMMU.CPURole.Base.Level()),
 				roleWord(m.shadow.rootRole(v.RootMMU.CPURole)))})
 	}
-	m.kvmMMUFreeRootsShadow(v, "kvm_mmu_unload")
+	m.kvmMMUUnloadShadow(v, "kvm_mmu_unload")
 }
 
 // shadowEnterGuest is the part of vcpu_enter_guest that matters to the
 // shadow MMU: KVM_REQ_MMU_FREE_OBSOLETE_ROOTS, KVM_REQ_MMU_SYNC, then
 // kvm_mmu_reload.
 func (m *Machine) shadowEnterGuest(v *VCPU) error {
+	if v.ReqMMUReload {
+		m.kvmMMUReloadRequest(v)
+	}
 	if v.ReqFreeObsoleteRoots {
 		m.kvmMMUFreeObsoleteRootsShadow(v)
 	}
@@ -106,26 +123,85 @@ func (m *Machine) shadowEnterGuest(v *VCPU) error {
 	return m.kvmMMUReloadShadow(v)
 }
 
-// kvmMMUFreeObsoleteRootsShadow is kvm_mmu_free_obsolete_roots: a root
-// that is invalid or of an old generation is freed; so is a root with no
-// shadow page behind it, which KVM cannot tell fresh from stale
-// (is_obsolete_root).
+// kvmMMUFreeObsoleteRootsShadow is kvm_mmu_free_obsolete_roots
+// (__kvm_mmu_free_obsolete_roots): a root that is invalid or of an old
+// generation is freed, the current one and each cached one; so is a root
+// with no shadow page behind it, which KVM cannot tell fresh from stale
+// (is_obsolete_root). Under the posted patch the loop over prev_roots
+// tests the current root instead of each cached one.
 func (m *Machine) kvmMMUFreeObsoleteRootsShadow(v *VCPU) {
 	v.ReqFreeObsoleteRoots = false
 	mmu := &v.RootMMU
-	sp := m.shadow.spAt(mmu.Root)
-	if !mmu.RootValid || (sp != nil && !m.shadow.isObsoleteSP(sp)) {
-		if !m.Quiet {
-			m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "kvm_mmu_free_obsolete_roots", VCPU: v.ID,
-				Text: "kvm_mmu_free_obsolete_roots (KVM_REQ_MMU_FREE_OBSOLETE_ROOTS): the vCPU's root is not obsolete: " +
-					"nothing to free."})
+	posted := m.shadow.cfg.ObsoleteRoots == ObsoleteRootsPosted
+	cur := currentRoot(mmu)
+	curObsolete := m.isObsoleteRoot(cur)
+	var mask uint
+	cached, needless, leaked := 0, 0, 0
+	for i, r := range mmu.PrevRoots {
+		if !r.Valid {
+			continue
 		}
+		cached++
+		test := r
+		if posted {
+			test = cur
+		}
+		if m.isObsoleteRoot(test) {
+			mask |= 1 << i
+			if !m.isObsoleteRoot(r) {
+				needless++
+			}
+		} else if m.isObsoleteRoot(r) {
+			leaked++
+		}
+	}
+	freed := 0
+	for i := range mmu.PrevRoots {
+		if mask&(1<<i) != 0 {
+			freed++
+		}
+	}
+	if curObsolete {
+		freed++
+	}
+	if !m.Quiet && (cached > 0 || !curObsolete) {
+		text := "kvm_mmu_free_obsolete_roots (KVM_REQ_MMU_FREE_OBSOLETE_ROOTS): the vCPU's root is not obsolete: " +
+			"nothing to free."
+		if cached > 0 {
+			loop := "tests each prev_roots[i].hpa (cf4a8693d97a)"
+			if posted {
+				loop = "tests mmu->root.hpa, the CURRENT root, for every prev_roots[i] (the bug of the posted patch)"
+			}
+			text = fmt.Sprintf("__kvm_mmu_free_obsolete_roots (KVM_REQ_MMU_FREE_OBSOLETE_ROOTS) on vCPU %d: the "+
+				"current root is %sobsolete; the loop over its %d cached root(s) %s. Roots freed: %d; kept: %d; "+
+				"valid roots freed needlessly: %d; obsolete roots left behind in prev_roots: %d.", v.ID,
+				map[bool]string{true: "", false: "not "}[curObsolete], cached, loop, freed,
+				cached+btoi(cur.Valid)-freed, needless, leaked)
+		}
+		m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "kvm_mmu_free_obsolete_roots", VCPU: v.ID, Text: text})
+	}
+	if mask != 0 {
+		why := "KVM_REQ_MMU_FREE_OBSOLETE_ROOTS: the cached root is obsolete"
+		if posted {
+			why = "KVM_REQ_MMU_FREE_OBSOLETE_ROOTS: the posted patch tested the current root, which is obsolete"
+		}
+		m.kvmMMUFreePrevRoots(v, mask, why)
+	}
+	if !curObsolete {
 		return
 	}
 	why := "KVM_REQ_MMU_FREE_OBSOLETE_ROOTS: the root has no shadow page behind it, so KVM cannot tell whether it " +
 		"is stale and treats it as obsolete (is_obsolete_root)"
-	if sp != nil {
+	if m.shadow.spAt(mmu.Root) != nil {
 		why = "KVM_REQ_MMU_FREE_OBSOLETE_ROOTS: the root is obsolete (zapped, or of an old mmu_valid_gen)"
 	}
 	m.kvmMMUFreeRootsShadow(v, why)
+}
+
+// btoi is 1 for true.
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -52,7 +52,7 @@ func (m *Machine) nonpagingPageFault(v *VCPU, gva GVA, ec, acc uint64) retPF {
 		return r
 	}
 	if root := m.shadow.spAt(v.RootMMU.Root); (root != nil && m.shadow.isObsoleteSP(root)) ||
-		(root == nil && v.ReqFreeObsoleteRoots) {
+		(root == nil && (v.ReqFreeObsoleteRoots || v.ReqMMUReload)) {
 		return retPFRetry // is_page_fault_stale
 	}
 	return m.directMap(v, f)

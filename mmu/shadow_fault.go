@@ -175,7 +175,7 @@ func (m *Machine) fnamePageFault(v *VCPU, gva GVA, ec, acc uint64) (retPF, *Gues
 	}
 	access = m.cr0WPTrick(v, f, access)
 	if root := m.shadow.spAt(v.RootMMU.Root); (root != nil && m.shadow.isObsoleteSP(root)) ||
-		(root == nil && v.ReqFreeObsoleteRoots) {
+		(root == nil && (v.ReqFreeObsoleteRoots || v.ReqMMUReload)) {
 		return retPFRetry, w, nil // is_page_fault_stale
 	}
 	return m.fnameFetch(v, f, w, access), w, nil

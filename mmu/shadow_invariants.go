@@ -46,6 +46,7 @@ func (m *Machine) CheckShadowInvariants() []string {
 	}
 	c.checkRmaps()
 	c.checkRootCounts(pages)
+	c.checkPrevRoots()
 	c.checkAccounting(pages)
 	for _, v := range m.VCPUs {
 		c.checkSpecialRoots(v)
@@ -237,8 +238,43 @@ func (c *invChecker) checkRootCounts(pages []*KVMMMUPage) {
 	}
 }
 
-// rootHolds lists the pages a vCPU holds as roots.
+// checkPrevRoots checks the cached roots: each is a shadow page still
+// allocated, and none is obsolete once the vCPU has no request pending
+// that would free it (the posted patch of seed 004 leaves such roots).
+func (c *invChecker) checkPrevRoots() {
+	for _, v := range c.m.VCPUs {
+		for i, r := range v.RootMMU.PrevRoots {
+			if r.Valid && c.s.spAt(r.HPA) == nil {
+				c.failf("vCPU %d prev_roots[%d] (CR3 %s) points at HPA %s, which is not a shadow page (freed)",
+					v.ID, i, hex(r.PGD), r.HPA)
+			}
+		}
+	}
+	for _, o := range c.m.ObsoleteRootsHeld() {
+		where := "its current root"
+		if o.Prev >= 0 {
+			where = fmt.Sprintf("prev_roots[%d]", o.Prev)
+		}
+		c.failf("vCPU %d keeps an obsolete root in %s (CR3 %s, HPA %s) with no request pending to free it: "+
+			"the zapped page stays allocated (the bug of seed 004 as posted, fixed by cf4a8693d97a)",
+			o.VCPU, where, hex(o.PGD), o.Root)
+	}
+}
+
+// rootHolds lists the pages a vCPU holds as roots: the current root (or
+// the pages under pae_root) and the cached ones in prev_roots.
 func (m *Machine) rootHolds(v *VCPU) []*KVMMMUPage {
+	var out []*KVMMMUPage
+	for _, r := range v.RootMMU.PrevRoots {
+		if sp := m.shadow.spAt(r.HPA); r.Valid && sp != nil {
+			out = append(out, sp)
+		}
+	}
+	return append(out, m.currentRootHolds(v)...)
+}
+
+// currentRootHolds lists the pages a vCPU holds through its current root.
+func (m *Machine) currentRootHolds(v *VCPU) []*KVMMMUPage {
 	mmu := &v.RootMMU
 	if !mmu.RootValid || m.isDummyRoot(v) {
 		return nil

@@ -40,6 +40,7 @@ func (m *Machine) kvmMMULoadShadow(v *VCPU) error {
 	if err := alloc(v); err != nil {
 		return err
 	}
+	m.shadow.stats.Loads++
 	m.kvmMMUSyncRoots(v)
 	if !m.Quiet {
 		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_load_pgd", Space: SpaceHPA, Addr: uint64(mmu.Root),
@@ -323,6 +324,7 @@ func (m *Machine) kvmMMUFreeRootsShadow(v *VCPU, why string) {
 	}
 	root, dummy := mmu.Root, m.isDummyRoot(v)
 	mmu.Root, mmu.RootValid, mmu.RootPGD = 0, false, 0
+	m.shadow.stats.Freed++
 	if !m.Quiet {
 		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_free_roots", Space: SpaceHPA, Addr: uint64(root),
 			VCPU: v.ID, Text: fmt.Sprintf("kvm_mmu_free_roots(KVM_MMU_ROOT_CURRENT): %s, so vCPU %d lets go of its root "+

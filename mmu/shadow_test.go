@@ -405,8 +405,9 @@ func TestShadowTwoVCPUs(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCheck(t, m, "after vCPU 1's CR3 write")
-	if p, _ := m.ShadowPageAt(r0.Root); p.RootCount != 1 {
-		t.Errorf("vCPU 0's root: %+v", p)
+	// vCPU 1 keeps its old root in prev_roots: still two holders.
+	if p, _ := m.ShadowPageAt(r0.Root); p.RootCount != 2 || m.VCPUs[1].RootMMU.PrevRoots[0].HPA != r0.Root {
+		t.Errorf("vCPU 0's root: %+v, vCPU 1's prev_roots %+v", p, m.VCPUs[1].RootMMU.PrevRoots)
 	}
 	if st, _ := m.Do(&Access{VCPU: 1, GVA: 0x400000, Kind: AccessRead, User: true}); !st.Result.OK {
 		t.Errorf("vCPU 1 on its new tables: %+v", st.Result)

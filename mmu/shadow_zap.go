@@ -68,9 +68,7 @@ func (m *Machine) kvmMMUPrepareZapPage(sp *KVMMMUPage, invalid *[]*KVMMMUPage) i
 	}
 	sp.Role = sp.Role.WithInvalid(true)
 	if zappedRoot {
-		for _, v := range m.VCPUs {
-			v.ReqFreeObsoleteRoots = true
-		}
+		m.requestFreeObsoleteRoots()
 	}
 	if !m.Quiet {
 		text := fmt.Sprintf("kvm_mmu_prepare_zap_page: %s is marked invalid (role.invalid=1) and goes on the invalid "+
@@ -78,7 +76,7 @@ func (m *Machine) kvmMMUPrepareZapPage(sp *KVMMMUPage, invalid *[]*KVMMMUPage) i
 		switch {
 		case zappedRoot:
 			text = fmt.Sprintf("kvm_mmu_prepare_zap_page: %s is a root held %d time(s), so it cannot be freed yet: "+
-				"role.invalid=1, and every vCPU gets KVM_REQ_MMU_FREE_OBSOLETE_ROOTS.", spName(sp), sp.RootCount)
+				"role.invalid=1, and every vCPU gets %s.", spName(sp), sp.RootCount, m.obsoleteRequestName())
 		case sp.RootCount > 0:
 			text = fmt.Sprintf("kvm_mmu_prepare_zap_page: %s is a root held %d time(s): it stays, invalid, until "+
 				"its holders free their obsolete roots.", spName(sp), sp.RootCount)
@@ -158,14 +156,12 @@ func (m *Machine) kvmMMURemoteFlushOrZap(invalid []*KVMMMUPage, flush bool, call
 func (m *Machine) kvmMMUZapAllFastShadow() int {
 	s := m.shadow
 	s.validGen ^= 1
-	for _, v := range m.VCPUs {
-		v.ReqFreeObsoleteRoots = true
-	}
+	m.requestFreeObsoleteRoots()
 	if !m.Quiet {
 		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_zap_all_fast",
 			Text: fmt.Sprintf("kvm_mmu_zap_all_fast: mmu_valid_gen flips to %d, so every shadow page made so far is "+
-				"obsolete; every vCPU gets KVM_REQ_MMU_FREE_OBSOLETE_ROOTS; kvm_zap_obsolete_pages zaps the obsolete "+
-				"pages from the oldest.", s.validGen)})
+				"obsolete; every vCPU gets %s; kvm_zap_obsolete_pages zaps the obsolete "+
+				"pages from the oldest.", s.validGen, m.obsoleteRequestName())})
 	}
 	var invalid []*KVMMMUPage
 	n := 0

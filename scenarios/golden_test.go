@@ -242,7 +242,9 @@ func shadowCoverage(got map[string]bool, st mmu.Step) {
 		"kvm_inject_emulated_page_fault": "injected", "mark_mmio_spte": "mmio", "handle_mmio_page_fault": "mmio",
 		"kvm_mmu_prepare_zap_page": "zap page", "kvm_mmu_free_shadow_page": "free page",
 		"kvm_mmu_write_protect_fault": "emulate write", "kvm_mmu_zap_all_fast": "zap all",
-		"kvm_mmu_free_roots": "free roots", "kvm_mmu_reset_context": "reset context", "mmu_sync_children": "sync children",
+		"kvm_mmu_free_roots": "free roots", "cached_root_find_and_keep_current": "root cache",
+		"cached_root_find_without_current": "root cache", "kvm_mmu_new_pgd": "cached root",
+		"kvm_mmu_free_obsolete_roots": "free obsolete", "kvm_mmu_unload": "unload", "kvm_mmu_reset_context": "reset context", "mmu_sync_children": "sync children",
 	}
 	for _, e := range st.Events {
 		if n, ok := names[e.Func]; ok {
@@ -334,7 +336,7 @@ func TestBuiltinCoverage(t *testing.T) {
 		"shadow-32bit":                           {"refs=2", "refs=1", "quadrant", "2M leaf", "direct", "track write", "check ok"},
 		"shadow-pae":                             {"refs=2", "refs=1", "injected", "free roots", "hash hit", "check ok"},
 		"shadow-2level-on-5level":                {"refs=5", "special roots", "quadrant", "free roots", "hash hit", "check ok"},
-		"shadow-2level-on-5level@level-expanded": {"refs=5", "glevel", "quadrant", "free roots", "hash hit", "check ok"},
+		"shadow-2level-on-5level@level-expanded": {"refs=5", "glevel", "quadrant", "root cache", "cached root", "check ok"},
 		"shadow-pte-write": {"refs=4", "track write", "emulate write", "misaligned", "flooding",
 			"zap page", "check ok"},
 		"shadow-unsync": {"refs=4", "unsync", "through unsync", "invlpg", "sync_spte", "resync", "sync children",
