@@ -163,7 +163,7 @@ func (m *Machine) cachedRootFindAndKeepCurrent(v *VCPU, pgd uint64) bool {
 		m.describePrevRoots(mmu), map[bool]string{true: fmt.Sprintf("the root of CR3 %s at HPA %s is freed",
 			hex(lru.PGD), lru.HPA), false: "it was empty"}[lru.Valid]))
 	if lru.Valid {
-		m.kvmMMUFreeRootsShadow(v, "fast_pgd_switch: prev_roots was full, so its least recently used root goes")
+		m.kvmMMUFreeRootsShadow(v, "fast_pgd_switch: the swaps left the least recently used root in the current slot and it is not usable")
 	} else {
 		setCurrentRoot(mmu, RootInfo{})
 	}
@@ -237,8 +237,8 @@ func (m *Machine) kvmMMUFreePrevRoots(v *VCPU, mask uint, why string) {
 // kvmMMUUnloadShadow is kvm_mmu_unload: every root goes, current and
 // cached (KVM_MMU_ROOTS_ALL).
 func (m *Machine) kvmMMUUnloadShadow(v *VCPU, why string) {
-	m.kvmMMUFreeRootsShadow(v, why)
 	m.kvmMMUFreePrevRoots(v, 1<<KVMMMUNumPrevRoots-1, why)
+	m.kvmMMUFreeRootsShadow(v, why)
 }
 
 // requestFreeObsoleteRoots asks every vCPU to drop the roots a zap made

@@ -286,3 +286,53 @@ func TestShadowMemslotRemoval(t *testing.T) {
 		}
 	}
 }
+
+// TestPrevRootsView checks that ShadowRoots shows prev_roots, MRU first,
+// and that Clone copies them apart from the original.
+func TestPrevRootsView(t *testing.T) {
+	e := shadowEnv(t, Paging4, ShadowConfig{})
+	m, g := e.m, e.g
+	if _, err := g.Map(0x400000, 0x200000, PageSize, PTWritable|PTUser); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetupRegs(0, e.regs); err != nil {
+		t.Fatal(err)
+	}
+	// A second top-level table, outside the tables' pool, sharing the
+	// first one's PDPT.
+	other := uint64(testPool + testPoolSize)
+	pml4e, err := m.ReadGuest(GPA(g.CR3()), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WriteGuest(GPA(other), 8, pml4e); err != nil {
+		t.Fatal(err)
+	}
+	read := func() {
+		if st, err := m.Do(&Access{GVA: 0x400000, Kind: AccessRead, User: true}); err != nil || !st.Result.OK {
+			t.Fatalf("%v %+v", err, st.Result)
+		}
+	}
+	read()
+	first, _ := m.ShadowRoots(0)
+	if _, err := m.Do(&SetReg{Reg: RegCR3, Value: other}); err != nil {
+		t.Fatal(err)
+	}
+	read()
+	r, _ := m.ShadowRoots(0)
+	if !r.Prev[0].Valid || r.Prev[0].PGD != g.CR3() || r.Prev[0].Root != first.Root || r.Prev[0].Obsolete || r.Prev[1].Valid {
+		t.Fatalf("prev_roots %+v, want [CR3 %#x → %s]", r.Prev, g.CR3(), first.Root)
+	}
+	c := m.Clone()
+	if _, err := m.Do(&SetReg{Reg: RegCR3, Value: g.CR3()}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := m.ShadowRoots(0); r.Root != first.Root || r.Prev[0].PGD != other {
+		t.Fatalf("after switching back: %+v", r)
+	}
+	if r, _ := c.ShadowRoots(0); r.Prev[0].PGD != g.CR3() {
+		t.Fatalf("the clone's prev_roots changed with the original: %+v", r.Prev)
+	}
+	mustCheck(t, m, "the end")
+	mustCheck(t, c, "the clone")
+}

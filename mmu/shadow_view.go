@@ -104,6 +104,19 @@ type ShadowRoots struct {
 	// RootIsPage says Root is a shadow page (it could be cached as a
 	// previous root); otherwise it is pae_root or a special root.
 	RootIsPage bool
+	// Prev is prev_roots, most recently used first: the roots kept from
+	// earlier CR3 switches, each holding a root_count.
+	Prev [KVMMMUNumPrevRoots]ShadowPrevRoot
+}
+
+// ShadowPrevRoot is one prev_roots entry.
+type ShadowPrevRoot struct {
+	Valid bool
+	PGD   uint64 // the guest CR3 it shadows
+	Root  HPA
+	// Obsolete says the page was zapped or is of an old generation: a
+	// vCPU should free it (the posted patch of seed 004 may leave it).
+	Obsolete bool
 }
 
 // ShadowRoots returns vCPU id's roots; ok is false without shadow paging.
@@ -116,6 +129,11 @@ func (m *Machine) ShadowRoots(id int) (ShadowRoots, bool) {
 	r := ShadowRoots{Valid: mmu.RootValid, Root: mmu.Root, PGD: mmu.RootPGD, Dummy: m.isDummyRoot(v),
 		Level: m.hwRootLevel(v), PAERoot: mmu.PAERoot, PML4Root: mmu.PML4Root, PML5Root: mmu.PML5Root,
 		RootIsPage: mmu.RootValid && m.shadow.spAt(mmu.Root) != nil}
+	for i, p := range mmu.PrevRoots {
+		if p.Valid {
+			r.Prev[i] = ShadowPrevRoot{Valid: true, PGD: p.PGD, Root: p.HPA, Obsolete: m.isObsoleteRoot(p)}
+		}
+	}
 	for i := range r.PAEEntries {
 		if mmu.PAERoot != 0 {
 			r.PAEEntries[i] = m.readSPTE(mmu.PAERoot + HPA(8*i))

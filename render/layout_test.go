@@ -238,11 +238,20 @@ func checkTables(sc *render.Scene, v *mmu.View) []string {
 			bad = append(bad, "table box with a bad ID "+b.ID)
 			continue
 		}
-		mode := v.Machine.GuestMode(0)
-		n := mmu.TableEntries(mode, b.Level)
-		if strings.Contains(b.Title[0].S, "PDPT") && mode == mmu.PagingPAE {
-			n = 4
+		// The tables drawn are those of the vCPU in focus; with vCPUs in
+		// different paging modes, the one whose table size the rows add up to.
+		total := 0
+		for _, r := range b.Rows {
+			total += r.Count
 		}
+		mode := v.Machine.GuestMode(0)
+		for id := range v.Machine.VCPUs {
+			if m := v.Machine.GuestMode(id); tableSize(m, b) == total {
+				mode = m
+				break
+			}
+		}
+		n := tableSize(mode, b)
 		entries := v.Machine.GuestTable(mode, mmu.GPA(gpa), n)
 		next := 0
 		for _, r := range b.Rows {
@@ -262,6 +271,14 @@ func checkTables(sc *render.Scene, v *mmu.View) []string {
 		}
 	}
 	return bad
+}
+
+// tableSize is how many entries a guest table box of mode has.
+func tableSize(mode mmu.PagingMode, b *render.Box) int {
+	if strings.Contains(b.Title[0].S, "PDPT") && mode == mmu.PagingPAE {
+		return 4
+	}
+	return mmu.TableEntries(mode, b.Level)
 }
 
 func checkFold(id string, r render.Row, entries []uint64) []string {

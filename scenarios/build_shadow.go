@@ -22,6 +22,12 @@ func (b *builder) shadowCmd(c *call) error {
 	if keyIs(c, "variant", "level-expanded") {
 		cfg.Variant = mmu.ShadowLevelExpanded
 	}
+	switch {
+	case keyIs(c, "obsolete-roots", "posted"):
+		cfg.ObsoleteRoots = mmu.ObsoleteRootsPosted
+	case keyIs(c, "obsolete-roots", "reload-all"):
+		cfg.ObsoleteRoots = mmu.ObsoleteRootsReloadAll
+	}
 	if a, ok := c.key("root-level"); ok {
 		if a.Value.Num != 4 && a.Value.Num != 5 {
 			return Errorf(a.Value.Pos, "shadow: root-level is 4 or 5, not %s", a.Value)

@@ -42,6 +42,13 @@ func shadowView(m *mmu.Machine) string {
 	return b.String()
 }
 
+// knownInvariantBugs are the broken invariants a scenario variant shows on
+// purpose: the posted patch of seed 004 leaves an obsolete root in
+// prev_roots, and the checker must say so.
+var knownInvariantBugs = map[string]string{
+	"roots-zap-obsolete@posted": "keeps an obsolete root in prev_roots[1]",
+}
+
 // TestShadowScenariosInvariants runs every shadow scenario, under each of
 // its variants, action by action, checking the shadow MMU's invariants after each, and checks
 // that seeking the timeline to the end of each action gives the same
@@ -56,14 +63,26 @@ func TestShadowScenariosInvariants(t *testing.T) {
 			}
 			m := s.Machine.Clone()
 			var views []string
+			bug, seen := knownInvariantBugs[ids[i]], false
 			for i, a := range s.Script {
 				if _, err := m.Do(a); err != nil {
 					t.Fatal(s.ActionError(i, err))
 				}
-				if bad := m.CheckShadowInvariants(); len(bad) > 0 {
+				var bad []string
+				for _, b := range m.CheckShadowInvariants() {
+					if bug != "" && strings.Contains(b, bug) {
+						seen = true
+						continue
+					}
+					bad = append(bad, b)
+				}
+				if len(bad) > 0 {
 					t.Fatalf("after line %d (%s): %v", a.Src().Line, a.Src().Text, bad)
 				}
 				views = append(views, shadowView(m))
+			}
+			if bug != "" && !seen {
+				t.Errorf("the checker never reported the known bug %q", bug)
 			}
 			tl := s.Timeline()
 			if tl.Err != nil {

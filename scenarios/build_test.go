@@ -245,7 +245,7 @@ func TestCommandNames(t *testing.T) {
 func TestBuiltinRegistry(t *testing.T) {
 	got := strings.Join(Builtin(), " ")
 	if got != "ept-4on4 ept-4on5 ept-5on5 ept-fault-populate ept-pae-on-4 lesson-guest-modes native-32bit native-4level native-5level native-pae npt-4on4 "+
-		"shadow-2level-on-5level shadow-32bit shadow-4level shadow-pae shadow-pte-write shadow-unsync shadow-zap" {
+		"roots-cr3-switch roots-zap-obsolete shadow-2level-on-5level shadow-32bit shadow-4level shadow-pae shadow-pte-write shadow-unsync shadow-zap" {
 		t.Errorf("Builtin() = %s", got)
 	}
 	for _, name := range []string{"", "../build.go", "native-4level/x", "nope", "NATIVE-4LEVEL"} {

@@ -26,7 +26,7 @@ var variantErrors = []struct{ src, want string }{
 	{"variants 1",
 		"t.mmu:1:10: variants: expected a list of names for variant name, found number 1"},
 	{`variant a "x" shadow.flavour=1`,
-		`t.mmu:1:15: shadow: unknown key "flavour" (usage: shadow [variant=merged|level-expanded] [root-level=4|5])`},
+		`t.mmu:1:15: shadow: unknown key "flavour" (usage: shadow [variant=merged|level-expanded] [root-level=4|5] [obsolete-roots=fixed|posted|reload-all])`},
 	{`variant a "x" shadow.variant=flat`,
 		"t.mmu:1:30: shadow: expected the variant (merged, level-expanded), found identifier flat"},
 	{`variant a "x" shadw.variant=merged`,

@@ -225,6 +225,8 @@ func coverage(steps []mmu.Step) map[string]bool {
 		case *mmu.CheckShadow:
 			if r.OK {
 				got["check ok"] = true
+			} else {
+				got["check broken"] = true
 			}
 		}
 	}
@@ -341,6 +343,13 @@ func TestBuiltinCoverage(t *testing.T) {
 			"zap page", "check ok"},
 		"shadow-unsync": {"refs=4", "unsync", "through unsync", "invlpg", "sync_spte", "resync", "sync children",
 			"check ok"},
+		"roots-cr3-switch": {"refs=4", "refs=2", "root cache", "cached root", "free roots", "hash hit", "check ok"},
+		"roots-zap-obsolete": {"refs=4", "root cache", "misaligned", "unload", "free roots", "free page",
+			"check ok"},
+		"roots-zap-obsolete@posted": {"refs=4", "root cache", "cached root", "misaligned", "free obsolete",
+			"free roots", "check ok", "check broken"},
+		"roots-zap-obsolete@fixed": {"refs=4", "root cache", "cached root", "misaligned", "free obsolete",
+			"free roots", "free page", "check ok"},
 		"shadow-zap": {"misaligned", "flooding", "zap page", "free page", "zap", "zap all", "memslot-remove",
 			"mmio", "wp rule", "reset context", "hash hit", "check ok"},
 	}
