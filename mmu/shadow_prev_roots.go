@@ -171,8 +171,9 @@ func (m *Machine) cachedRootFindAndKeepCurrent(v *VCPU, pgd uint64) bool {
 }
 
 // cachedRootFindWithoutCurrent is cached_root_find_without_current: with
-// no current root, a usable cached one is moved up and the ones before it
-// shift down, leaving prev_roots[0] empty.
+// no current root (it was freed, or never loaded), a usable cached one
+// becomes current, the entries after it move up one slot, and the last
+// slot (the LRU) is left empty.
 func (m *Machine) cachedRootFindWithoutCurrent(v *VCPU, pgd uint64) bool {
 	mmu := &v.RootMMU
 	for i := range mmu.PrevRoots {
@@ -180,10 +181,10 @@ func (m *Machine) cachedRootFindWithoutCurrent(v *VCPU, pgd uint64) bool {
 			continue
 		}
 		setCurrentRoot(mmu, mmu.PrevRoots[i])
-		for ; i > 0; i-- {
-			mmu.PrevRoots[i] = mmu.PrevRoots[i-1]
+		for ; i < KVMMMUNumPrevRoots-1; i++ {
+			mmu.PrevRoots[i] = mmu.PrevRoots[i+1]
 		}
-		mmu.PrevRoots[0] = RootInfo{}
+		mmu.PrevRoots[KVMMMUNumPrevRoots-1] = RootInfo{}
 		m.emitRootCache(v, fmt.Sprintf("cached_root_find_without_current: a cached root shadows CR3 %s: it becomes "+
 			"the current root at HPA %s; prev_roots: %s.", hex(pgd), mmu.Root, m.describePrevRoots(mmu)))
 		return true

@@ -336,3 +336,54 @@ func TestPrevRootsView(t *testing.T) {
 	mustCheck(t, m, "the end")
 	mustCheck(t, c, "the clone")
 }
+
+// TestCachedRootFindWithoutCurrent checks the hit with no current root:
+// the found entry becomes current, the entries after it move up, and the
+// last slot empties (cached_root_find_without_current).
+func TestCachedRootFindWithoutCurrent(t *testing.T) {
+	e := shadowEnv(t, Paging4, ShadowConfig{})
+	m, g := e.m, e.g
+	if _, err := g.Map(0x400000, 0x200000, PageSize, PTWritable|PTUser); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetupRegs(0, e.regs); err != nil {
+		t.Fatal(err)
+	}
+	pml4e, err := m.ReadGuest(GPA(g.CR3()), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr3s := []uint64{g.CR3()}
+	for i := uint64(0); i < 3; i++ {
+		c := uint64(testPool+testPoolSize) + i*PageSize
+		if err := m.WriteGuest(GPA(c), 8, pml4e); err != nil {
+			t.Fatal(err)
+		}
+		cr3s = append(cr3s, c)
+	}
+	for i, c := range cr3s {
+		if i > 0 {
+			if _, err := m.Do(&SetReg{Reg: RegCR3, Value: c}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st, err := m.Do(&Access{GVA: 0x400000, Kind: AccessRead, User: true}); err != nil || !st.Result.OK {
+			t.Fatalf("%v %+v", err, st.Result)
+		}
+	}
+	v := m.VCPUs[0]
+	// Current: cr3s[3]; prev_roots: cr3s[2], cr3s[1], cr3s[0].
+	m.kvmMMUFreeRootsShadow(v, "test")
+	m.kvmMMUNewPGD(v, cr3s[1])
+	mmu := &v.RootMMU
+	if !mmu.RootValid || mmu.RootPGD != cr3s[1] {
+		t.Fatalf("current %+v, want CR3 %#x", currentRoot(mmu), cr3s[1])
+	}
+	if mmu.PrevRoots[0].PGD != cr3s[2] || mmu.PrevRoots[1].PGD != cr3s[0] || mmu.PrevRoots[2].Valid {
+		t.Fatalf("prev_roots %+v, want [%#x %#x empty]", mmu.PrevRoots, cr3s[2], cr3s[0])
+	}
+	if err := m.shadowResume(v); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, m, "the end")
+}
