@@ -46,6 +46,15 @@
 // status line (write-tracked, read-only, unsync), shadow pages one with
 // their role; status lines are rows with Count 0.
 //
+// The root cache (shadow_roots.go) adds, under the root_mmu box, one box
+// per vCPU ("sroots:N"): its current root and prev_roots[0..2], most
+// recently used first, as "pgd → HPA" with the root page's root_count, an
+// empty slot as "—", a zapped root still held marked OBSOLETE or invalid
+// in words; the slot the step's cache event touches (a hit made current,
+// the root kept on a miss, a cached root freed) is the highlight, and the
+// last box ends with the VM's RootStats. They are shown once the cache
+// matters (several vCPUs, a cached root, a switch or a root freed so far).
+//
 // How a step becomes a picture: focusAt gathers what the step is about from
 // the view and the timeline (the address, how far the walk has got, the
 // entry or register the event touches); a view turns that into boxes at

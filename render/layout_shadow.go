@@ -180,6 +180,9 @@ func guestColumn(f *focus) []*colItem {
 // outcome of the processor's walk, the checker's verdict.
 func (s *shadowFocus) column(f *focus) []*colItem {
 	out := []*colItem{{k: &link{spec: s.rootSpec(f), fromRow: -1}, keyed: true}}
+	for _, sp := range s.rootsSpecs(f) {
+		out = append(out, &colItem{k: &link{spec: sp, fromRow: -1}, rank: 0.5})
+	}
 	keyed := map[int]bool{} // levels whose first box pairs with the guest's table
 	for _, it := range s.items {
 		c := &colItem{k: &link{spec: s.itemSpec(f, it), fromRow: -1, ink: EdgeInk}, sp: it,

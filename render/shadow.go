@@ -60,6 +60,10 @@ type shadowFocus struct {
 	ghost   *mmu.Event       // the page the step frees
 	cur     shadowTarget
 	items   []*spItem
+	// vcpuRoots are the roots boxes' vCPUs (none when they are not shown);
+	// stats the VM's root counts.
+	vcpuRoots []rootsVCPU
+	stats     mmu.RootStats
 }
 
 // isShadowHWFault reports whether e is the processor's #PF in the shadow
@@ -79,6 +83,7 @@ func shadowFocusAt(f *focus, v *mmu.View, tl *mmu.Timeline) *shadowFocus {
 	m := v.Machine
 	s := &shadowFocus{info: info, byHPA: map[mmu.HPA]int{}, fresh: map[mmu.HPA]bool{}}
 	s.roots, _ = m.ShadowRoots(f.vcpu)
+	s.gatherRoots(m)
 	s.pages = m.ShadowPages()
 	for i, p := range s.pages {
 		s.byHPA[p.HPA] = i

@@ -22,6 +22,7 @@ const (
 	sbFault        // the processor's #PF and KVM's handling of it; row: one of the fault rows
 	sbResult       // the end of the processor's walk
 	sbCheck        // the invariant checker
+	sbRoots        // a vCPU's roots box; row: the current root or a prev_roots slot
 )
 
 // Rows of the root box and of the fault box that targets name.
@@ -43,6 +44,7 @@ type shadowTarget struct {
 	write bool
 	fault bool
 	ghost bool // sbTable: the page is being freed
+	vcpu  int  // sbRoots: whose roots
 }
 
 func rootTarget(row int, write bool) shadowTarget {
@@ -93,6 +95,9 @@ func (s *shadowFocus) eventTarget(f *focus, e *mmu.Event) (t shadowTarget, nativ
 		return t, true // the guest's own fault, which KVM injects
 	case e.Kind == mmu.EvFree && e.Space == mmu.SpaceHPA:
 		return shadowTarget{box: sbTable, table: mmu.HPA(e.Addr), level: e.Level, row: -1, write: true, ghost: true}, false
+	}
+	if t, ok := s.rootsTarget(e); ok {
+		return t, false
 	}
 	if t, ok := s.byFunc(f, e); ok {
 		return t, false
