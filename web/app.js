@@ -16,6 +16,8 @@
     speed: $("speed"), notice: $("notice"), noticeText: $("notice-text"),
     noticeClose: $("notice-close"), loading: $("loading"), crash: $("crash"),
     crashText: $("crash-text"), crashReload: $("crash-reload"),
+    copyLink: $("copy-link"), present: $("present"), exportPNG: $("export"),
+    linkText: $("link-text"), copyStatus: $("copy-status"), blank: $("blank"),
   };
 
   // view is what the panel shows; it follows the game's state JSON.
@@ -23,6 +25,7 @@
     game: null, crashed: false, kind: "", name: "", total: 0, step: -1,
     playing: false, speed: 1, sections: [], current: -1, catalog: null,
     variant: "", variants: [],
+    embed: false, present: false, blank: false, fullscreen: false,
   };
 
   // Timings for the page-load benchmark, in ms since this page's navigation.
@@ -92,7 +95,8 @@
     view.catalog = parseJSON(call("list")) || { lessons: [], scenarios: [] };
     fillPicker(view.catalog);
     el.loading.hidden = true;
-    for (const b of [el.first, el.back, el.play, el.next, el.last, el.speed, el.pick, el.variant]) {
+    for (const b of [el.first, el.back, el.play, el.next, el.last, el.speed, el.pick, el.variant,
+      el.copyLink, el.present, el.exportPNG]) {
       b.disabled = false;
     }
     openFromHash();
@@ -104,7 +108,7 @@
   // an optional &variant=V. It never throws; whatever it could not use is
   // listed in problems.
   function parseHash(hash) {
-    const want = { kind: "", name: "", step: 0, variant: "", sameThing: false, problems: [] };
+    const want = { kind: "", name: "", step: 0, variant: "", sameThing: false, embed: false, present: false, problems: [] };
     const raw = hash.replace(/^#/, "");
     if (raw === "") {
       return want;
@@ -117,10 +121,12 @@
       return want;
     }
     for (const key of params.keys()) {
-      if (!["lesson", "scenario", "step", "variant"].includes(key)) {
+      if (!["lesson", "scenario", "step", "variant", "embed", "present"].includes(key)) {
         want.problems.push("The address has an unknown part “" + clip(key) + "”.");
       }
     }
+    want.embed = params.get("embed") === "1";
+    want.present = params.get("present") === "1";
     const lesson = params.get("lesson");
     const scenario = params.get("scenario");
     if (lesson !== null) {
@@ -173,6 +179,7 @@
   // lesson at step 0 (or clamping the step) and saying why in the notice.
   function openFromHash() {
     const want = parseHash(location.hash);
+    setModes(want.embed, want.present, false);
     const problems = want.problems;
     if (want.sameThing && view.kind) {
       want.kind = view.kind;
@@ -249,11 +256,27 @@
     return res;
   }
 
-  function writeHash() {
+  // permalink is the hash naming what is shown: the thing, the step, the
+  // variant, and the embed/presenter modes when on.
+  function permalink() {
     let h = "#" + view.kind + "=" + encodeURIComponent(view.name) + "&step=" + view.step;
     if (view.variants.length > 0 && view.variant) {
       h += "&variant=" + encodeURIComponent(view.variant);
     }
+    if (view.embed) {
+      h += "&embed=1";
+    }
+    if (view.present) {
+      h += "&present=1";
+    }
+    return h;
+  }
+
+  function writeHash() {
+    if (!view.kind || view.step < 0) {
+      return;
+    }
+    const h = permalink();
     if (location.hash !== h) {
       // replaceState: stepping must not flood the back button's history.
       history.replaceState(history.state, "", h);
@@ -265,6 +288,7 @@
       return;
     }
     const want = parseHash(location.hash);
+    setModes(want.embed, want.present, false);
     const same = (want.sameThing || (want.kind === view.kind && want.name === view.name)) &&
       (want.variant === "" || want.variant === view.variant);
     if (want.problems.length === 0 && same && want.step < view.total) {
@@ -300,6 +324,7 @@
     el.play.textContent = view.playing ? "Pause" : "Play";
     setSpeedValue(view.speed);
     el.narration.textContent = String(s.narration || "");
+    el.narration.title = el.narration.textContent;
     el.func.textContent = String(s.func || "–");
     view.step = step;
     el.counter.textContent = "Step " + step + " / " + (view.total - 1);
@@ -479,11 +504,174 @@
     el.loading.hidden = true;
     el.crashText.textContent = msg;
     el.crash.hidden = false;
-    for (const b of [el.first, el.back, el.play, el.next, el.last, el.speed, el.pick, el.variant]) {
+    for (const b of [el.first, el.back, el.play, el.next, el.last, el.speed, el.pick, el.variant,
+      el.copyLink, el.present, el.exportPNG]) {
       b.disabled = true;
     }
     el.crashReload.focus();
   }
+
+  // ---- copy link, embed, presenter, blank, PNG export -----------------
+
+  let copyTimer = 0;
+  function copyLink() {
+    const url = location.href.split("#")[0] + permalink();
+    el.linkText.value = url;
+    const done = (ok) => {
+      el.copyStatus.textContent = ok ? "Copied" : "Press Ctrl+C to copy the selected link";
+      clearTimeout(copyTimer);
+      copyTimer = setTimeout(() => { el.copyStatus.textContent = ""; }, 4000);
+    };
+    // The fallback: a read-only field holding the link, selected.
+    const fallback = () => {
+      el.linkText.hidden = false;
+      el.linkText.focus();
+      el.linkText.select();
+      let ok = false;
+      try {
+        ok = document.execCommand("copy");
+      } catch (err) {
+        ok = false;
+      }
+      done(ok);
+    };
+    if (navigator.clipboard && typeof navigator.clipboard.writeText === "function") {
+      navigator.clipboard.writeText(url).then(() => {
+        el.linkText.hidden = true;
+        done(true);
+      }, fallback);
+    } else {
+      fallback();
+    }
+  }
+
+  // setModes turns embed and presenter mode on or off; the hash follows
+  // (unless the change comes from the hash, which the caller then reads).
+  function setModes(embed, present, write) {
+    view.embed = embed === true;
+    view.present = present === true;
+    document.body.classList.toggle("embed", view.embed);
+    document.body.classList.toggle("presenting", view.present);
+    el.present.textContent = view.present ? "Stop presenting" : "Present";
+    if (!view.present) {
+      setBlank(false);
+    }
+    if (write !== false) {
+      writeHash();
+    }
+  }
+
+  function togglePresent() {
+    const on = !view.present;
+    setModes(view.embed, on);
+    const doc = document.documentElement;
+    if (on) {
+      // Fullscreen needs a user gesture; a permalink with &present=1 opens
+      // presenter mode without it.
+      const gesture = !navigator.userActivation || navigator.userActivation.isActive;
+      if (gesture && !document.fullscreenElement && typeof doc.requestFullscreen === "function") {
+        doc.requestFullscreen().then(() => { view.fullscreen = true; }, () => { view.fullscreen = false; });
+      }
+    } else if (document.fullscreenElement && typeof document.exitFullscreen === "function") {
+      view.fullscreen = false;
+      document.exitFullscreen().catch(() => {});
+    }
+  }
+
+  // Leaving fullscreen (the browser's own Esc) leaves presenter mode too.
+  document.addEventListener("fullscreenchange", () => {
+    if (!document.fullscreenElement && view.fullscreen) {
+      view.fullscreen = false;
+      if (view.present) {
+        setModes(view.embed, false);
+      }
+    }
+  });
+
+  function setBlank(on) {
+    view.blank = on === true;
+    el.blank.hidden = !view.blank;
+  }
+
+  // exportName is mmuviz-<name>[-<variant>]-step<k>.png.
+  function exportName() {
+    let n = view.name;
+    if (view.variants.length > 0 && view.variant) {
+      n += "-" + view.variant;
+    }
+    n = n.replace(/[^A-Za-z0-9._-]+/g, "_");
+    return "mmuviz-" + n + "-step" + Math.max(0, view.step) + ".png";
+  }
+
+  // exportPNG downloads the stage canvas as a PNG. The WebGL canvas keeps
+  // its pixels only until the frame is shown, so the copy is taken in an
+  // animation frame of the stage, after the game has drawn in it.
+  function exportPNG() {
+    let win = null;
+    let canvas = null;
+    try {
+      win = stage.contentWindow;
+      canvas = stage.contentDocument.querySelector("canvas");
+    } catch (err) {
+      canvas = null;
+    }
+    if (!canvas || !win || view.crashed) {
+      el.copyStatus.textContent = "There is no frame to save yet";
+      return;
+    }
+    const name = exportName();
+    win.requestAnimationFrame(() => {
+      canvas.toBlob((blob) => {
+        if (!blob) {
+          el.copyStatus.textContent = "The frame could not be saved";
+          return;
+        }
+        window.mmuvizLastExport = { name, blob };
+        const url = URL.createObjectURL(blob);
+        const a = document.createElement("a");
+        a.href = url;
+        a.download = name;
+        document.body.append(a);
+        a.click();
+        a.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 10000);
+        el.copyStatus.textContent = "Saved " + name;
+      }, "image/png");
+    });
+  }
+
+  // hostKey handles the page's own keys (presenter, blank, export); it is
+  // also called by game.js for keys pressed inside the stage.
+  function hostKey(key) {
+    if (view.crashed || !view.game) {
+      return false;
+    }
+    switch (key) {
+      case "f": case "F":
+        togglePresent();
+        return true;
+      case "b": case "B": case ".":
+        setBlank(!view.blank);
+        return true;
+      case "s": case "S":
+        exportPNG();
+        return true;
+      case "Escape":
+        if (view.blank) {
+          setBlank(false);
+          return true;
+        }
+        if (view.present) {
+          togglePresent();
+          return true;
+        }
+        return false;
+      default:
+        // A blanked screen keeps its place: only B (or .) brings it back.
+        return view.blank;
+    }
+  }
+  window.mmuvizHost.onKey = hostKey;
 
   // ---- keyboard and controls -----------------------------------------
 
@@ -496,19 +684,24 @@
     if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) {
       return;
     }
+    if (e.key === "Escape" && (view.blank || view.present) && hostKey(e.key)) {
+      e.preventDefault();
+      return;
+    }
     if (e.key === "Escape" && !el.notice.hidden) {
       hideNotice();
       e.preventDefault();
       return;
     }
     const t = e.target;
-    if (!(t instanceof Element) || fieldTags.has(t.tagName) || t.isContentEditable) {
+    // The read-only link field needs no keys but Ctrl+C: the rest still step.
+    if (!(t instanceof Element) || (fieldTags.has(t.tagName) && t !== el.linkText) || t.isContentEditable) {
       return;
     }
     if ((e.key === " " || e.key === "Enter") && activatable.has(t.tagName)) {
       return;
     }
-    if (call("key", e.key) === true) {
+    if (hostKey(e.key) || call("key", e.key) === true) {
       e.preventDefault();
     }
   });
@@ -535,6 +728,9 @@
   onClick(el.last, () => seek(view.total - 1));
   onClick(el.play, () => call("setPlaying", !view.playing));
   onClick(el.noticeClose, hideNotice);
+  el.copyLink.addEventListener("click", copyLink);
+  onClick(el.present, togglePresent);
+  onClick(el.exportPNG, exportPNG);
   el.crashReload.addEventListener("click", () => location.reload());
 
   // A select chosen with the mouse gives the keys back too; one driven by the

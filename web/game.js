@@ -83,6 +83,17 @@
       return;
     }
     let handled = false;
+    // The page's own keys (presenter, blank, export) first: see BRIDGE.md.
+    const h = host();
+    try {
+      handled = !!(h && typeof h.onKey === "function" && h.onKey(e.key) === true);
+    } catch (err) {
+      handled = false;
+    }
+    if (handled) {
+      e.preventDefault();
+      return;
+    }
     try {
       handled = g.key(e.key) === true;
     } catch (err) {

@@ -56,6 +56,7 @@ func TestBrowser(t *testing.T) {
 	lessonLinks(t, ctx, lesson, total)
 	openScenario(t, ctx)
 	variants(t, ctx)
+	presenting(t, ctx, base, lesson, total)
 	console.check(t)
 
 	t.Run("dpr2", func(t *testing.T) { highDPI(t, ctx, base, lesson) })
