@@ -131,6 +131,7 @@ func presenterMode(t *testing.T, ctx context.Context, base, lesson string, total
 	if eval[bool](t, tab, controlsShownJS) {
 		t.Error("presenter mode shows the controls")
 	}
+	t.Logf("presenter mode: fullscreen %v", eval[bool](t, tab, `!!document.fullscreenElement`))
 	size := eval[float64](t, tab, `parseFloat(getComputedStyle(document.getElementById("narration")).fontSize)`)
 	if size < 28 {
 		t.Errorf("presenter narration is %vpx, want at least 28", size)
@@ -169,6 +170,14 @@ func presenterMode(t *testing.T, ctx context.Context, base, lesson string, total
 	if !eval[bool](t, tab, controlsShownJS) {
 		t.Error("the controls did not come back after presenter mode")
 	}
+	// The Present button does the same as F.
+	within(t, tab, 10*time.Second, "clicking Present", chromedp.Click(chromedp.ID("present")))
+	pollJS[bool](t, tab, 10*time.Second, "presenter mode from the button",
+		`document.body.classList.contains("presenting") && location.hash.endsWith("&present=1") && !document.getElementById("blank").getClientRects().length`)
+	press(t, tab, kb.ArrowRight)
+	pollJS[bool](t, tab, 10*time.Second, "stepping after the button", `location.hash.includes("&step=2&present=1")`)
+	press(t, tab, "F")
+	pollJS[bool](t, tab, 10*time.Second, "leaving with F", `!document.body.classList.contains("presenting")`)
 	console.check(t)
 }
 
