@@ -12,7 +12,8 @@ import (
 // root shadow page; "—" for an empty slot; "OBSOLETE" or "invalid" in
 // words for a zapped root still held), the slot the current event
 // touches highlighted (a hit making a cached root current, the entry kept
-// on a miss, a cached root freed), and, in the last box, the VM's counts
+// on a miss, a cached root freed), LEAKED after an obsolete root that no
+// pending request will free (ObsoleteRootsHeld), and, in the last box, the VM's counts
 // from RootStats. The boxes follow the root_mmu box in the shadow column;
 // they are shown once the cache matters: several vCPUs, a cached root, or
 // a CR3 switch or root freed so far.
@@ -27,6 +28,9 @@ const (
 type rootsVCPU struct {
 	id    int
 	roots mmu.ShadowRoots
+	// leaked marks the obsolete roots no pending request will free
+	// (ObsoleteRootsHeld): index 0 the current root, 1+i prev_roots[i].
+	leaked [1 + mmu.KVMMMUNumPrevRoots]bool
 }
 
 // gatherRoots fills s.vcpuRoots and s.stats, and decides whether the boxes
@@ -43,6 +47,13 @@ func (s *shadowFocus) gatherRoots(m *mmu.Machine) {
 			show = show || p.Valid
 		}
 		s.vcpuRoots = append(s.vcpuRoots, rootsVCPU{id: v.ID, roots: r})
+	}
+	for _, o := range m.ObsoleteRootsHeld() {
+		for i := range s.vcpuRoots {
+			if s.vcpuRoots[i].id == o.VCPU && o.Prev+1 < len(s.vcpuRoots[i].leaked) {
+				s.vcpuRoots[i].leaked[o.Prev+1] = true
+			}
+		}
 	}
 	if !show {
 		s.vcpuRoots = nil
@@ -94,6 +105,9 @@ func (s *shadowFocus) rootsSpecs(f *focus) []*boxSpec {
 					note = name + ": not cached, freed on a switch"
 				}
 			}
+			if vr.leaked[0] {
+				note += " · LEAKED"
+			}
 			add("current", RootSlotText(true, r.PGD, r.Root), note, ink)
 		} else {
 			add("current", RootSlotText(false, 0, 0), "none: loaded at the next entry", MutedInk)
@@ -105,8 +119,11 @@ func (s *shadowFocus) rootsSpecs(f *focus) []*boxSpec {
 				continue
 			}
 			note, ink := s.rootState(p.Root)
-			if p.Obsolete && !strings.HasPrefix(note, "OBSOLETE") && !strings.HasPrefix(note, "invalid") {
+			if p.Obsolete && !strings.HasPrefix(note, "OBSOLETE") {
 				note, ink = "OBSOLETE: "+note, FaultInk
+			}
+			if vr.leaked[1+i] {
+				note += " · LEAKED"
 			}
 			add(name, RootSlotText(true, p.PGD, p.Root), note, ink)
 		}
@@ -145,7 +162,7 @@ func (s *shadowFocus) rootState(hpa mmu.HPA) (string, Color) {
 	}
 	switch {
 	case p.Invalid:
-		return fmt.Sprintf("invalid (zapped), root_count %d", p.RootCount), FaultInk
+		return fmt.Sprintf("OBSOLETE: invalid (zapped), root_count %d", p.RootCount), FaultInk
 	case p.Obsolete:
 		return fmt.Sprintf("OBSOLETE (old gen), root_count %d", p.RootCount), FaultInk
 	}
