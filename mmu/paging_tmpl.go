@@ -46,15 +46,18 @@ type GuestWalker struct {
 	walkMMU   *MMU
 }
 
+// what names the access for narration ("read as user"); it is built only
+// when a sentence needs it, so quiet walks do no string work for it.
+func (c *walkContext) what() string { return describeAccess(c.w.Access) }
+
 // walkContext carries what one walk needs besides the walker itself.
 type walkContext struct {
-	m    *Machine
-	v    *VCPU
-	mmu  *MMU
-	f    guestFormat
-	tr   Translator
-	w    *GuestWalker
-	what string // "read as user", for narration
+	m   *Machine
+	v   *VCPU
+	mmu *MMU
+	f   guestFormat
+	tr  Translator
+	w   *GuestWalker
 	// hw is set when the processor itself walks (EPT/NPT): the Translator
 	// is its EPT/NPT walk, and the steps are narrated as the CPU's.
 	hw *hwWalk
@@ -113,7 +116,7 @@ func describeAccess(acc uint64) string {
 func (m *Machine) walkAddrGeneric(v *VCPU, mmu *MMU, gva GVA, access uint64, tr Translator) *GuestWalker {
 	mode := PagingMode(mmu.CPURole.Base.Level())
 	w := &GuestWalker{Mode: mode, GVA: gva, Access: access, walkMMU: mmu, PTEAccess: AccAll}
-	c := &walkContext{m: m, v: v, mmu: mmu, f: formatFor(mode), tr: tr, w: w, what: describeAccess(access)}
+	c := &walkContext{m: m, v: v, mmu: mmu, f: formatFor(mode), tr: tr, w: w}
 	if h, ok := tr.(*hwWalk); ok {
 		c.hw = h
 	}

@@ -26,7 +26,7 @@ func (c *walkContext) fail(errcode uint64, level int, why string) bool {
 			Addr: uint64(c.w.GVA), Level: level, Index: c.indexAt(level), HasEntry: level > 0,
 			Old: errcode, New: errcode, VCPU: c.v.ID, GVA: c.w.GVA,
 			Text: fmt.Sprintf("Page fault on the %s of GVA %s: %s. Error code %s = %s; CR2 = %s. %s",
-				c.what, c.w.GVA, why, hex(errcode), DecodeErrorCode(errcode), c.w.GVA, after)})
+				c.what(), c.w.GVA, why, hex(errcode), DecodeErrorCode(errcode), c.w.GVA, after)})
 	}
 	return false
 }
@@ -45,8 +45,8 @@ func (c *walkContext) indexAt(level int) int {
 func (c *walkContext) checkPermissions() bool {
 	w := c.w
 	errcode := c.mmu.permissionFault(w.PTEAccess, w.PKey, w.Access, c.v.Regs.RFLAGS, c.v.Regs.PKRU)
-	rights := fmt.Sprintf("the walk grants %s", rightsString(w.PTEAccess, c.f.wide))
 	if errcode != 0 {
+		rights := "the walk grants " + rightsString(w.PTEAccess, c.f.wide)
 		return c.fail(errcode, w.Level, rights+"; "+c.whyDenied(errcode))
 	}
 	leaf := w.PTEs[w.Level-1]
@@ -55,7 +55,7 @@ func (c *walkContext) checkPermissions() bool {
 			Addr: uint64(w.GVA), Level: w.Level, Index: c.indexAt(w.Level), HasEntry: true,
 			Old: uint64(leaf), New: uint64(leaf), VCPU: c.v.ID, GVA: w.GVA,
 			Text: fmt.Sprintf("The walk grants %s (%s over the levels); %s is allowed%s.",
-				rightsString(w.PTEAccess, c.f.wide), combineRule(c.f.wide), withArticle(c.what), c.whyAllowed())})
+				rightsString(w.PTEAccess, c.f.wide), combineRule(c.f.wide), withArticle(c.what()), c.whyAllowed())})
 	}
 	return true
 }
