@@ -252,3 +252,39 @@ func guestReader(m *Machine) func(gpa uint64, size int) (uint64, bool) {
 		return v, err == nil
 	}
 }
+
+// checkSeekMatchesRun compares Seek at every step with a step-by-step run of
+// script: step 0 with initial, the last event of action a with before[a+1]
+// (the machine after the action), and every every-th event inside an action
+// with during[a][event] (the state an observer recorded during the run).
+func checkSeekMatchesRun(t *testing.T, tl *Timeline, script []Action, initial string,
+	before []*Machine, during []map[int]string, every int) {
+	t.Helper()
+	for k := 0; k < tl.Len(); k++ {
+		a, ev := tl.Locate(k)
+		last := a < 0 || ev == len(tl.Steps[a].Events)-1 || len(tl.Steps[a].Events) == 0
+		if !last && ev%every != 0 {
+			continue
+		}
+		v, err := tl.Seek(k)
+		if err != nil {
+			t.Fatalf("Seek(%d): %v", k, err)
+		}
+		got := machineState(v.Machine)
+		switch {
+		case a < 0:
+			if got != initial {
+				t.Fatal("step 0 is not the initial state")
+			}
+		case last:
+			if got != machineState(before[a+1]) {
+				t.Fatalf("Seek(%d), the end of action %d (%T), differs from running the script", k, a, script[a])
+			}
+		default:
+			if got != during[a][ev] {
+				t.Fatalf("Seek(%d), event %d of action %d (%T: %s), differs from the replay", k, ev, a, script[a],
+					tl.Steps[a].Events[ev].Text)
+			}
+		}
+	}
+}

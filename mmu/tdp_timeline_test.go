@@ -71,33 +71,7 @@ func TestTDPTimelineSeek(t *testing.T) {
 	if !bytes.Equal(j1, j2) {
 		t.Fatal("the timeline's trace differs from running the script")
 	}
-	for k := 0; k < tl.Len(); k++ {
-		a, ev := tl.Locate(k)
-		last := a < 0 || ev == len(tl.Steps[a].Events)-1 || len(tl.Steps[a].Events) == 0
-		if !last && ev%every != 0 {
-			continue
-		}
-		v, err := tl.Seek(k)
-		if err != nil {
-			t.Fatalf("Seek(%d): %v", k, err)
-		}
-		got := machineState(v.Machine)
-		switch {
-		case a < 0:
-			if got != initial {
-				t.Fatal("step 0 is not the initial state")
-			}
-		case last:
-			if got != machineState(before[a+1]) {
-				t.Fatalf("Seek(%d), the end of action %d (%T), differs from running the script", k, a, script[a])
-			}
-		default:
-			if got != during[a][ev] {
-				t.Fatalf("Seek(%d), event %d of action %d (%T: %s), differs from the replay", k, ev, a, script[a],
-					tl.Steps[a].Events[ev].Text)
-			}
-		}
-	}
+	checkSeekMatchesRun(t, tl, script, initial, before, during, every)
 	// Clones are independent: changing one changes nothing in the other.
 	c := cur.Clone()
 	if _, err := c.Do(&Access{GVA: 0x400123, Kind: AccessWrite}); err != nil {
