@@ -164,6 +164,9 @@ func accessString(a int) string {
 // the guest's tables are walked but never how KVM's own pages look.
 type ExtendedRole struct {
 	Valid, ExecOnly, CR4PSE, CR4PKE, CR4SMAP, CR4SMEP, CR4LA57, EferLMA bool
+	// CPUIDStale is the bit proposed in seed 003 in place of Valid, set
+	// by a CPUID update until the next kvm_init_mmu.
+	CPUIDStale bool
 }
 
 // CPURole is union kvm_cpu_role: the guest's paging mode as KVM records it,
@@ -188,6 +191,7 @@ func (c CPURole) String() string {
 	flag(c.Ext.CR4LA57, "cr4_la57")
 	flag(c.Ext.EferLMA, "efer_lma")
 	flag(c.Ext.ExecOnly, "execonly")
+	flag(c.Ext.CPUIDStale, "cpuid_stale")
 	return "base{" + c.Base.String() + "} ext{" + strings.Join(ext, " ") + "}"
 }
 

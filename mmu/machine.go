@@ -22,15 +22,24 @@ func DefaultConfig() Config {
 		NX: true, SMEP: true, SMAP: true, PKU: true, LA57: true}
 }
 
-// MMU is one struct kvm_mmu context. This issue models root_mmu as the
-// walker of the guest's own tables: its CPU role and the tables derived from
-// it (permissions, pkru_mask, guest reserved bits).
+// MMU is one struct kvm_mmu context of a vCPU (root_mmu, guest_mmu or
+// nested_mmu): its callbacks, its CPU role and the tables derived from it
+// (permissions, pkru_mask, guest reserved bits), its root role and roots.
 type MMU struct {
-	Name        string
+	Name string
+	// Callbacks are the context's function pointers, by kernel name
+	// ("" for NULL).
+	Callbacks   MMUCallbacks
 	CPURole     CPURole
 	permissions [16]uint8
 	pkruMask    uint32
 	guestRsvd   rsvdBitsCheck
+	// rsvdMaxPhyAddr is the MAXPHYADDR guestRsvd was computed for: after
+	// an unmarked CPUID update it lags the vCPU's.
+	rsvdMaxPhyAddr int
+	// staleMarked: kvm_mmu_after_set_cpuid marked the roles, and no init
+	// has recomputed them yet.
+	staleMarked bool
 
 	// RootRole is the role of the roots KVM builds (root_role); Root is
 	// root.hpa, valid when RootValid. With TDP they are the vCPU's EPT
@@ -72,6 +81,23 @@ type VCPU struct {
 	Regs    Regs
 	PDPTRs  [4]uint64 // loaded by load_pdptrs when a PAE guest writes CR3
 	RootMMU MMU       // root_mmu: the MMU for the guest's own address space
+	// GuestMMU is guest_mmu: L0's shadow of L1's EPT or NPT tables while
+	// L2 runs (nested TDP); NestedMMU is nested_mmu: it only walks L2's own
+	// page tables, translating each of their GPAs through guest_mmu.
+	GuestMMU  MMU
+	NestedMMU MMU
+	// ArchMMUID and WalkMMUID say which context arch.mmu (faults, roots)
+	// and arch.walk_mmu (walks of the running guest's tables) point at.
+	ArchMMUID MMUID
+	WalkMMUID MMUID
+	// HasRun is set by the first entry into the guest (kvm_vcpu_has_run):
+	// after it KVM refuses a CPUID that differs from the current one.
+	HasRun bool
+	// GuestMode is is_guest_mode: the vCPU runs L2 (nested virtualization).
+	GuestMode bool
+	// CallbackWrites counts the callback assignments KVM made to the
+	// three contexts so far: the cost seed 000 is about.
+	CallbackWrites int
 	// ReqFreeObsoleteRoots is a pending KVM_REQ_MMU_FREE_OBSOLETE_ROOTS,
 	// handled the next time the vCPU enters the guest.
 	ReqFreeObsoleteRoots bool
@@ -83,9 +109,24 @@ type VCPU struct {
 	ReqMMUReload bool
 }
 
-// WalkMMU returns the MMU that walks the guest's tables (arch.walk_mmu),
-// root_mmu while the vCPU is not running a nested guest.
-func (v *VCPU) WalkMMU() *MMU { return &v.RootMMU }
+// WalkMMU returns the MMU that walks the running guest's tables
+// (arch.walk_mmu): root_mmu, or nested_mmu while L2 runs on nested TDP.
+func (v *VCPU) WalkMMU() *MMU { return v.MMUByID(v.WalkMMUID) }
+
+// ArchMMU returns the MMU that handles faults and owns the loaded root
+// (arch.mmu): root_mmu, or guest_mmu while L2 runs on nested TDP.
+func (v *VCPU) ArchMMU() *MMU { return v.MMUByID(v.ArchMMUID) }
+
+// MMUByID returns one of the vCPU's three contexts.
+func (v *VCPU) MMUByID(id MMUID) *MMU {
+	switch id {
+	case GuestMMUID:
+		return &v.GuestMMU
+	case NestedMMUID:
+		return &v.NestedMMU
+	}
+	return &v.RootMMU
+}
 
 // Machine is a VM (struct kvm) with its memory, memslots and vCPUs.
 type Machine struct {
@@ -96,6 +137,9 @@ type Machine struct {
 	// Quiet turns the trace off: actions return no events, which makes
 	// bulk runs (fuzzing, benchmarks) fast. Timelines need it off.
 	Quiet bool
+	// Opts are the MMU design choices a scenario can switch between
+	// (seeds 000 and 003).
+	Opts MMUOptions
 
 	events  []Event
 	refs    int
@@ -122,7 +166,7 @@ func NewMachine(cfg Config, nvcpus int) (*Machine, error) {
 	m := &Machine{Config: cfg, Mem: NewPhysMem(cfg.HostMemory, 0x100)}
 	for i := 0; i < nvcpus; i++ {
 		v := &VCPU{ID: i}
-		v.RootMMU.Name = "root_mmu"
+		m.kvmMMUCreate(v)
 		m.VCPUs = append(m.VCPUs, v)
 		m.initMMU(v)
 	}
@@ -132,7 +176,7 @@ func NewMachine(cfg Config, nvcpus int) (*Machine, error) {
 // Clone returns an independent copy of the machine; memory pages are shared
 // until written.
 func (m *Machine) Clone() *Machine {
-	c := &Machine{Config: m.Config, Mem: m.Mem.Clone(), Quiet: m.Quiet, slotsGen: m.slotsGen}
+	c := &Machine{Config: m.Config, Mem: m.Mem.Clone(), Quiet: m.Quiet, Opts: m.Opts, slotsGen: m.slotsGen}
 	c.Slots = append([]Memslot(nil), m.Slots...)
 	c.tdp = m.tdp.clone()
 	c.shadow = m.shadow.clone()
@@ -151,19 +195,14 @@ func (m *Machine) VCPU(id int) (*VCPU, error) {
 	return m.VCPUs[id], nil
 }
 
-// initMMU recomputes the walk MMU's role-derived tables from the registers,
-// as kvm_init_mmu does, and reports whether the role changed.
+// initMMU is kvm_init_mmu run quietly, for set-up: it reports whether
+// the context it configures changed.
 func (m *Machine) initMMU(v *VCPU) bool {
-	mmu := v.WalkMMU()
-	role := calcCPURole(&v.Regs, false)
-	if role == mmu.CPURole && mmu.CPURole.Ext.Valid {
-		return false
-	}
-	mmu.CPURole = role
-	mmu.permissions = updatePermissionBitmask(role)
-	mmu.pkruMask = updatePKRUBitmask(role)
-	mmu.guestRsvd = resetGuestRsvdsBitsMask(role, m.Config.MaxPhyAddr, m.Config.PSE36, m.Config.GBPages)
-	return true
+	saved, quiet := m.events, m.Quiet
+	m.Quiet = true
+	changed := m.kvmInitMMU(v)
+	m.events, m.Quiet = saved, quiet
+	return changed
 }
 
 // SetupRegs sets a vCPU's registers directly, with no checks and no trace,

@@ -147,9 +147,7 @@ func (m *Machine) EnableShadow(cfg ShadowConfig) error {
 	m.shadow = &shadowState{cfg: cfg, masks: kvmMMUResetAllPTEMasks(m.Config.MaxPhyAddr),
 		pages: map[PFN]*KVMMMUPage{}, writeTrack: map[GFN]int{}, lpage: map[lpageKey]int{},
 		rmap: map[rmapKey][]HPA{}}
-	for _, v := range m.VCPUs {
-		v.RootMMU.RootRole = m.shadow.rootRole(v.RootMMU.CPURole)
-	}
+	m.reinitMMUs()
 	return nil
 }
 

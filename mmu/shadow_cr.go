@@ -25,7 +25,8 @@ func (m *Machine) shadowAfterSetReg(v *VCPU, r Reg, old *Regs, oldPDPTRs [4]uint
 		}
 		m.kvmInvalidatePCID(v)
 	case roleChanged:
-		m.kvmMMUResetContext(v)
+		// kvm_mmu_reset_context already ran (x86_cr.go); the vCPU
+		// re-enters the guest with a new root.
 	case pdptrsChanged:
 		m.kvmMMUFreeRootsShadow(v, "load_pdptrs read PDPTEs that differ from the ones the shadow roots were built for")
 	default:
@@ -90,20 +91,6 @@ func (m *Machine) kvmInvalidatePCID(v *VCPU) {
 			Text: "kvm_invalidate_pcid: a CR3 write flushes the guest's TLB, and the unsync shadow pages stand for " +
 				"TLB entries: KVM_REQ_MMU_SYNC and KVM_REQ_TLB_FLUSH_CURRENT are raised."})
 	}
-}
-
-// kvmMMUResetContext is kvm_mmu_reset_context: the paging role changed, so
-// every root goes (kvm_mmu_unload) and the MMU is set up again
-// (kvm_init_mmu); the pages themselves stay in the hash.
-func (m *Machine) kvmMMUResetContext(v *VCPU) {
-	if !m.Quiet {
-		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_reset_context", VCPU: v.ID,
-			Text: fmt.Sprintf("kvm_mmu_reset_context: the paging role changed (now %s), so kvm_mmu_unload frees the "+
-				"roots and kvm_init_mmu computes root_role %s. Pages built for the old role stay in the hash; their "+
-				"role no longer matches.", PagingMode(v.RootMMU.CPURole.Base.Level()),
-				roleWord(m.shadow.rootRole(v.RootMMU.CPURole)))})
-	}
-	m.kvmMMUUnloadShadow(v, "kvm_mmu_unload")
 }
 
 // shadowEnterGuest is the part of vcpu_enter_guest that matters to the

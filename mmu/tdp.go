@@ -184,8 +184,8 @@ func (m *Machine) EnableTDP(cfg TDPConfig) error {
 	saved, quiet := m.events, m.Quiet
 	m.Quiet = true
 	defer func() { m.events, m.Quiet = saved, quiet }()
+	m.reinitMMUs()
 	for _, v := range m.VCPUs {
-		v.RootMMU.RootRole = t.kvmCalcTDPMMURootPageRole()
 		if err := m.kvmTDPMMUAllocRoot(v); err != nil {
 			m.tdp = nil
 			return err

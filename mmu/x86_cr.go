@@ -93,13 +93,24 @@ func (m *Machine) doSetReg(a *SetReg) (Result, error) {
 					fn, map[bool]string{true: "active", false: "inactive"}[next.EFER&EFERLMA != 0], hex(next.EFER))})
 		}
 	}
-	roleChanged := m.initMMU(v)
-	if roleChanged {
-		role := v.WalkMMU().CPURole
-		if !m.Quiet {
-			m.emit(Event{Kind: EvRole, MMU: v.WalkMMU().Name, Func: "kvm_calc_cpu_role", VCPU: v.ID,
-				Text: fmt.Sprintf("The paging role changed, so kvm_init_mmu recomputes it: %s, cpu_role %s.",
-					PagingMode(role.Base.Level()), role)})
+	update, post, why := m.postSetReg(a.Reg, &old, &next)
+	roleChanged := false
+	switch update {
+	case mmuReset:
+		if m.tdp == nil && m.shadow == nil {
+			// No roots to unload: kvm_mmu_reset_context is kvm_init_mmu.
+			roleChanged = m.kvmInitMMU(v)
+		} else {
+			m.emitPostSet(v, post, why)
+			m.kvmMMUResetContextAll(v)
+			roleChanged = true
+		}
+	case mmuInitOnly:
+		m.emitPostSet(v, post, why)
+		roleChanged = m.kvmInitMMU(v)
+	default:
+		if why != "" {
+			m.emitPostSet(v, post, why)
 		}
 	}
 	if m.shadow != nil {
@@ -108,6 +119,13 @@ func (m *Machine) doSetReg(a *SetReg) (Result, error) {
 		}
 	}
 	return Result{OK: true, HasValue: true, Value: val}, nil
+}
+
+// emitPostSet narrates what the register write asks of the MMU.
+func (m *Machine) emitPostSet(v *VCPU, fn, why string) {
+	if !m.Quiet {
+		m.emit(Event{Kind: EvCheck, MMU: v.ArchMMU().Name, Func: fn, VCPU: v.ID, Text: fn + ": " + why + "."})
+	}
 }
 
 // needPDPTRReload says when a PAE guest's register write reloads the
