@@ -46,6 +46,7 @@ func (m *Machine) doAccess(a *Access) (Result, error) {
 		return Result{}, err
 	}
 	acc := accessBits(a)
+	v.HasRun = true
 	if m.tdp != nil {
 		return m.doAccessTDP(v, a, mode, acc, gp)
 	}
