@@ -9,8 +9,8 @@ import (
 )
 
 // TestBuiltinLessons checks that every built-in lesson names a built-in
-// scenario whose script runs, and that its step markers and jump links lie
-// within that scenario's timeline.
+// scenario whose script runs under the lesson's variant, and that its step
+// markers and jump links lie within that timeline.
 func TestBuiltinLessons(t *testing.T) {
 	names := lessons.Builtin()
 	found := false
@@ -21,7 +21,7 @@ func TestBuiltinLessons(t *testing.T) {
 			t.Errorf("lesson %s: %v", name, err)
 			continue
 		}
-		s, err := scenarios.LoadBuiltin(l.Scenario)
+		s, err := scenarios.LoadBuiltinVariant(l.Scenario, l.Variant)
 		if err != nil {
 			t.Errorf("lesson %s: scenario %q: %v", name, l.Scenario, err)
 			continue
