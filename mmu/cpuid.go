@@ -87,7 +87,7 @@ func (a *SetCPUID) do(m *Machine) (Result, error) {
 	for _, v := range m.VCPUs {
 		if v.HasRun && cfg != m.Config {
 			if !m.Quiet {
-				m.emit(Event{Kind: EvFault, MMU: "root_mmu", Func: "kvm_cpuid_check_equal", VCPU: v.ID,
+				m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "kvm_cpuid_check_equal", VCPU: v.ID,
 					Text: fmt.Sprintf("KVM_SET_CPUID2 on vCPU %d fails with -EBUSY: the vCPU has already run "+
 						"(kvm_vcpu_has_run), and after that KVM only accepts a CPUID identical to the current one "+
 						"(kvm_cpuid_check_equal). The CPU model stays as it was.", v.ID)})

@@ -1,6 +1,7 @@
 package mmu
 
 import (
+	"fmt"
 	"strings"
 )
 
@@ -182,3 +183,25 @@ func softmmuCallbacks(mode PagingMode) (pf, gva, sync string) {
 	}
 	return "paging64_page_fault", "paging64_gva_to_gpa", "paging64_sync_spte"
 }
+
+// SetOptions chooses the VM's MMU design options before its script runs;
+// every vCPU's contexts are created again under them.
+func (m *Machine) SetOptions(o MMUOptions) error {
+	if o.Callbacks != CallbacksUpstream && o.Callbacks != CallbacksConstantsOnce {
+		return fmt.Errorf("no callback style %d", int(o.Callbacks))
+	}
+	if o.Marker < MarkerValid || o.Marker > MarkerNone {
+		return fmt.Errorf("no role marker %d", int(o.Marker))
+	}
+	m.Opts = o
+	m.reinitMMUs()
+	return nil
+}
+
+// MasksMaxPhyAddr is the MAXPHYADDR the context's reserved-bit masks were
+// last computed for; it lags the CPU model after an unmarked CPUID update.
+func (mmu *MMU) MasksMaxPhyAddr() int { return mmu.rsvdMaxPhyAddr }
+
+// Marked says kvm_mmu_after_set_cpuid marked the context's roles and no
+// kvm_init_mmu has recomputed them yet.
+func (mmu *MMU) Marked() bool { return mmu.staleMarked }

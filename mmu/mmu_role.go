@@ -217,6 +217,10 @@ func (m *Machine) postSetReg(r Reg, old, next *Regs) (mmuUpdate, string, string)
 		if (old.CR4^next.CR4)&mmuCR4RoleBits != 0 {
 			return mmuReset, "kvm_post_set_cr4", "a bit of KVM_MMU_CR4_ROLE_BITS (PSE, PAE, LA57, SMEP, SMAP, PKE) changed"
 		}
+		if (old.CR4^next.CR4)&CR4PGE != 0 {
+			return mmuNoUpdate, "kvm_post_set_cr4", "CR4.PGE is not a role bit (the shadow MMU ignores global " +
+				"pages), so the MMU is not reconfigured; the guest's TLB is flushed (KVM_REQ_TLB_FLUSH_GUEST)"
+		}
 	case RegEFER:
 		if (old.EFER^next.EFER)&mmuEFERRoleBits != 0 {
 			return mmuReset, "set_efer", "EFER.LME or EFER.NX changed (KVM_MMU_EFER_ROLE_BITS)"

@@ -17,6 +17,34 @@ type Timeline struct {
 	// are kept so a lesson can still show them.
 	Err     error
 	ErrStep int // index of the action that failed
+
+	showsMMUs bool // see ShowsMMUContexts
+}
+
+// mmuContextFuncs are the kernel functions whose steps are about the
+// vCPU's MMU contexts themselves (roles, CPUID, nested transitions).
+var mmuContextFuncs = map[string]bool{
+	"kvm_mmu_after_set_cpuid": true, "shadow_mmu_init_context": true, "init_kvm_nested_mmu": true,
+	"init_kvm_tdp_mmu": true, "kvm_post_set_cr0": true, "kvm_post_set_cr4": true, "kvm_cpuid_check_equal": true,
+	"kvm_init_shadow_npt_mmu": true, "kvm_init_shadow_ept_mmu": true, "nested_svm_init_mmu_context": true,
+	"nested_ept_init_mmu_context": true,
+}
+
+// ShowsMMUContexts says the timeline is about the vCPUs' MMU contexts: it
+// reconfigures them, updates CPUID or uses guest_mmu and nested_mmu, so
+// a picture of the three contexts belongs beside its steps.
+func (t *Timeline) ShowsMMUContexts() bool { return t.showsMMUs }
+
+// findMMUContexts computes ShowsMMUContexts once the steps are recorded.
+func (t *Timeline) findMMUContexts() {
+	for _, st := range t.Steps {
+		for _, e := range st.Events {
+			if mmuContextFuncs[e.Func] || e.MMU == "guest_mmu" || e.MMU == "nested_mmu" {
+				t.showsMMUs = true
+				return
+			}
+		}
+	}
 }
 
 // NewTimeline runs script on a clone of m, recording a checkpoint before
@@ -36,6 +64,7 @@ func NewTimeline(m *Machine, script []Action) *Timeline {
 		t.Steps = append(t.Steps, st)
 		t.total += stepsOf(st)
 	}
+	t.findMMUContexts()
 	return t
 }
 

@@ -76,6 +76,7 @@ func (m *Machine) doSetReg(a *SetReg) (Result, error) {
 		}
 	}
 	v.Regs = next
+	v.HasRun = true // the guest executed the write
 	val := v.Regs.Get(a.Reg)
 	text := fmt.Sprintf("%s: %s ← %s", fn, a.Reg, hex(val))
 	if _, named := RegBits[a.Reg]; named {

@@ -96,6 +96,11 @@ func natural(v *mmu.View, tl *mmu.Timeline) (*Scene, Rect) {
 		extent = extent.Union(host.Rect).Union(grid.Rect)
 		panels = append(panels, grid, host)
 	}
+	if tl.ShowsMMUContexts() {
+		vp := layoutVCPUs(f, extent)
+		extent = extent.Union(vp.Rect)
+		panels = append(panels, vp)
+	}
 	width := max(extent.W, minWidth)
 	capBox := captionBox(f, width)
 	capBox.Rect = capBox.Rect.Offset(0, extent.Bottom()+blockGap)

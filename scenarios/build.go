@@ -118,7 +118,8 @@ type builder struct {
 	file     string
 	cfg      mmu.Config
 	nvcpus   int
-	m        *mmu.Machine // nil until a command needs the machine
+	opts     mmu.MMUOptions // set by kvm, applied when the machine is built
+	m        *mmu.Machine   // nil until a command needs the machine
 	once     map[string]Pos
 	inScript bool
 	regs     []mmu.Regs
@@ -202,6 +203,9 @@ func (b *builder) machine(c *call) (*mmu.Machine, error) {
 			at = p
 		}
 		return nil, Errorf(at, "machine: %v", err)
+	}
+	if err := m.SetOptions(b.opts); err != nil {
+		return nil, Errorf(c.Pos, "kvm: %v", err)
 	}
 	b.m = m
 	b.once["machine-built"] = c.Pos

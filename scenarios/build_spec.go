@@ -246,6 +246,7 @@ func init() {
 					keys: []param{vcpuKey}, build: (*builder).printReg},
 			}},
 	}
+	specs = append(specs, kvmSpecs()...)
 }
 
 // accessSpec is the spec of read, write and fetch.

@@ -222,6 +222,8 @@ func coverage(steps []mmu.Step) map[string]bool {
 		case *mmu.Invlpg:
 			got["invlpg"] = true
 			shadowCoverage(got, st)
+		case *mmu.SetCPUID:
+			shadowCoverage(got, st)
 		case *mmu.CheckShadow:
 			if r.OK {
 				got["check ok"] = true
@@ -247,6 +249,8 @@ func shadowCoverage(got map[string]bool, st mmu.Step) {
 		"kvm_mmu_free_roots": "free roots", "cached_root_find_and_keep_current": "root cache",
 		"cached_root_find_without_current": "root cache", "kvm_mmu_new_pgd": "cached root",
 		"kvm_mmu_free_obsolete_roots": "free obsolete", "kvm_mmu_unload": "unload", "kvm_mmu_reset_context": "reset context", "mmu_sync_children": "sync children",
+		"shadow_mmu_init_context": "role unchanged", "init_kvm_softmmu": "role changed",
+		"kvm_mmu_after_set_cpuid": "cpuid marker", "kvm_cpuid_check_equal": "cpuid ebusy",
 	}
 	for _, e := range st.Events {
 		if n, ok := names[e.Func]; ok {
@@ -350,6 +354,12 @@ func TestBuiltinCoverage(t *testing.T) {
 			"free roots", "check ok", "check broken"},
 		"roots-zap-obsolete@fixed": {"refs=4", "root cache", "cached root", "misaligned", "free obsolete",
 			"free roots", "free page", "check ok"},
+		"role-reconfig": {"cpuid marker", "role changed", "role unchanged", "reset context", "hash hit", "injected",
+			"cpuid ebusy", "refs=4"},
+		"role-reconfig@level0":      {"cpuid marker", "role changed", "role unchanged", "injected", "cpuid ebusy"},
+		"role-reconfig@cpuid-stale": {"cpuid marker", "role changed", "role unchanged", "injected", "cpuid ebusy"},
+		// No marker: the stale masks let the walk through to an MMIO GPA.
+		"role-reconfig@none": {"cpuid marker", "role unchanged", "mmio", "cpuid ebusy"},
 		"shadow-zap": {"misaligned", "flooding", "zap page", "free page", "zap", "zap all", "memslot-remove",
 			"mmio", "wp rule", "reset context", "hash hit", "check ok"},
 	}

@@ -1,0 +1,183 @@
+package render
+
+import (
+	"fmt"
+
+	"mmuviz/mmu"
+)
+
+// The vCPU panel: for each vCPU a box "vcpu:N" with its three MMU
+// contexts (root_mmu, guest_mmu, nested_mmu), which of them arch.mmu and
+// arch.walk_mmu point at, each context's roles, callbacks and root, the
+// MAXPHYADDR its reserved-bit masks were computed for (STALE in words when
+// it lags the CPU model), and the vCPU's pending requests. It is shown
+// for timelines about the contexts themselves (Timeline.ShowsMMUContexts):
+// role changes, CPUID updates, nested transitions.
+
+// vcpuPanelFuncs are the events that light a row of the vCPU panel: the
+// context they name is the one reconfigured or marked.
+var vcpuPanelFuncs = map[string]bool{
+	"init_kvm_tdp_mmu": true, "init_kvm_softmmu": true, "init_kvm_nested_mmu": true,
+	"shadow_mmu_init_context": true, "kvm_mmu_after_set_cpuid": true, "kvm_mmu_reset_context": true,
+	"kvm_init_shadow_npt_mmu": true, "kvm_init_shadow_ept_mmu": true, "nested_svm_init_mmu_context": true,
+	"nested_ept_init_mmu_context": true, "nested_svm_uninit_mmu_context": true, "nested_ept_uninit_mmu_context": true,
+	"kvm_set_cpuid": true, "kvm_cpuid_check_equal": true,
+}
+
+// layoutVCPUs places the vCPU panel to the right of extent.
+func layoutVCPUs(f *focus, extent Rect) Panel {
+	p := Panel{ID: "vcpus", Title: "vCPU MMU contexts"}
+	x, y := extent.Right()+colGap, extent.Y
+	if extent.W <= 0 {
+		x = 0
+	}
+	for _, v := range f.machine.VCPUs {
+		b := vcpuSpec(f, v).build()
+		b.Rect = b.Rect.Offset(x, y)
+		p.Boxes = append(p.Boxes, b)
+		p.Rect = p.Rect.Union(b.Rect)
+		y = b.Rect.Bottom() + rowGap
+	}
+	return p
+}
+
+// vcpuSpec is one vCPU's box.
+func vcpuSpec(f *focus, v *mmu.VCPU) *boxSpec {
+	level := "L1"
+	if v.GuestMode {
+		level = "L2 (guest mode)"
+	}
+	sp := &boxSpec{id: fmt.Sprintf("vcpu:%d", v.ID), kind: BoxRegisters,
+		title:    fmt.Sprintf("vCPU %d: running %s", v.ID, level),
+		titleInk: PaperInk, titleBG: RegTitle, fill: RegFill, border: RegTitle, borderW: 1.5}
+	add := func(name, val string, ink Color) int {
+		sp.rows = append(sp.rows, rowSpec{index: -1, count: 1, cells: []cell{{name, MonoBold, Ink, false},
+			{val, Prose, ink, false}}})
+		return len(sp.rows) - 1
+	}
+	add("arch.mmu", v.ArchMMUID.String(), Ink)
+	add("walk_mmu", v.WalkMMUID.String(), Ink)
+	lit := -1
+	ev := f.event
+	for _, id := range []mmu.MMUID{mmu.RootMMUID, mmu.GuestMMUID, mmu.NestedMMUID} {
+		c := v.MMUByID(id)
+		head := add(c.Name, contextState(v, id, c), Ink)
+		if ev != nil && ev.VCPU == v.ID && ev.MMU == c.Name && vcpuPanelFuncs[ev.Func] {
+			lit = head
+		}
+		if !c.CPURole.Ext.Valid && c.CPURole == (mmu.CPURole{}) {
+			continue // never configured: nothing more to say
+		}
+		add("  cpu_role", c.CPURole.String(), MutedInk)
+		if id != mmu.NestedMMUID {
+			add("  root_role", c.RootRole.String(), MutedInk)
+			add("  root", rootText(c), MutedInk)
+		}
+		add("  callbacks", callbacksText(c.Callbacks, 0), MutedInk)
+		add("", callbacksText(c.Callbacks, 1), MutedInk)
+		masks, ink := fmt.Sprintf("reserved bits for MAXPHYADDR %d", c.MasksMaxPhyAddr()), MutedInk
+		if c.MasksMaxPhyAddr() != 0 && c.MasksMaxPhyAddr() != f.machine.Config.MaxPhyAddr {
+			masks, ink = fmt.Sprintf("STALE: reserved bits for MAXPHYADDR %d, CPUID says %d",
+				c.MasksMaxPhyAddr(), f.machine.Config.MaxPhyAddr), FaultInk
+		}
+		if c.Marked() {
+			masks, ink = "marked stale by kvm_mmu_after_set_cpuid: recomputed at the next init", FaultInk
+		}
+		add("  masks", masks, ink)
+	}
+	add("requests", requestsText(v), Ink)
+	add("callback writes", fmt.Sprintf("%d so far (%s)", v.CallbackWrites, callbackStyle(f.machine.Opts.Callbacks)),
+		MutedInk)
+	for i := range sp.rows {
+		f.markTarget(&sp.rows[i], i == lit)
+	}
+	return sp
+}
+
+// contextState says what points at a context and whether it is in use.
+func contextState(v *mmu.VCPU, id mmu.MMUID, c *mmu.MMU) string {
+	var who []string
+	if v.ArchMMUID == id {
+		who = append(who, "arch.mmu")
+	}
+	if v.WalkMMUID == id {
+		who = append(who, "walk_mmu")
+	}
+	s := "unused"
+	if len(who) > 0 {
+		s = "◀ " + joinWords(who)
+	}
+	if c.CPURole.Ext.Valid || c.CPURole != (mmu.CPURole{}) {
+		s += fmt.Sprintf(" · %s", mmu.PagingMode(c.CPURole.Base.Level()))
+	}
+	return s
+}
+
+// rootText is a context's current root and cached roots.
+func rootText(c *mmu.MMU) string {
+	s := "none"
+	if c.RootValid {
+		s = fmt.Sprintf("HPA %s (pgd %s)", hexVal(uint64(c.Root)), hexVal(c.RootPGD))
+	}
+	n := 0
+	for _, p := range c.PrevRoots {
+		if p.Valid {
+			n++
+		}
+	}
+	return fmt.Sprintf("%s; prev_roots %d of %d", s, n, mmu.KVMMMUNumPrevRoots)
+}
+
+// callbacksText is half of the callbacks, as field=function.
+func callbacksText(cb mmu.MMUCallbacks, half int) string {
+	name := func(s string) string {
+		if s == "" {
+			return "NULL"
+		}
+		return s
+	}
+	if half == 0 {
+		return fmt.Sprintf("get_guest_pgd=%s get_pdptr=%s inject_page_fault=%s", name(cb.GetGuestPGD),
+			name(cb.GetPDPTR), name(cb.InjectPageFault))
+	}
+	return fmt.Sprintf("page_fault=%s gva_to_gpa=%s sync_spte=%s", name(cb.PageFault), name(cb.GVAToGPA),
+		name(cb.SyncSPTE))
+}
+
+// requestsText lists the vCPU's pending requests.
+func requestsText(v *mmu.VCPU) string {
+	var r []string
+	if v.ReqFreeObsoleteRoots {
+		r = append(r, "KVM_REQ_MMU_FREE_OBSOLETE_ROOTS")
+	}
+	if v.ReqMMUSync {
+		r = append(r, "KVM_REQ_MMU_SYNC")
+	}
+	if v.ReqMMUReload {
+		r = append(r, "KVM_REQ_MMU_RELOAD")
+	}
+	if len(r) == 0 {
+		return "none pending"
+	}
+	return joinWords(r)
+}
+
+// callbackStyle names the options' callback design.
+func callbackStyle(s mmu.CallbackStyle) string {
+	if s == mmu.CallbacksConstantsOnce {
+		return "constants set once, seed 000"
+	}
+	return "all set at each reconfiguration, 6.16"
+}
+
+// joinWords joins with ", ".
+func joinWords(s []string) string {
+	out := ""
+	for i, w := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += w
+	}
+	return out
+}
