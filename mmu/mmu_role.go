@@ -1,6 +1,9 @@
 package mmu
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // kvm_init_mmu and the three init functions it chooses between. Each one
 // computes the roles its context would have and returns early when they
@@ -158,24 +161,13 @@ func (m *Machine) emitRoleChange(v *VCPU, mmu *MMU, fn string, set []string) {
 		text += fmt.Sprintf(", root_role %s", roleWord(mmu.RootRole))
 	}
 	text += fmt.Sprintf("; reset_guest_paging_metadata rebuilds its permission tables and reserved-bit masks; "+
-		"%d callbacks assigned (%s)", len(set), joinComma(set))
+		"%d callbacks assigned (%s)", len(set), strings.Join(set, ", "))
 	if m.Opts.Callbacks == CallbacksConstantsOnce {
 		text += "; the constant ones were set once by kvm_init_mmu_constants"
 	}
 	m.emit(Event{Kind: EvRole, MMU: mmu.Name, Func: fn, VCPU: v.ID, Text: text + "."})
 }
 
-// joinComma joins with ", ".
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += x
-	}
-	return out
-}
 
 // The register bits whose change makes KVM reset the MMU
 // (KVM_MMU_CR0_ROLE_BITS, KVM_MMU_CR4_ROLE_BITS, KVM_MMU_EFER_ROLE_BITS).

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"strings"
 
 	"mmuviz/mmu"
 )
@@ -105,7 +106,7 @@ func contextState(v *mmu.VCPU, id mmu.MMUID, c *mmu.MMU) string {
 	}
 	s := "unused"
 	if len(who) > 0 {
-		s = "◀ " + joinWords(who)
+		s = "◀ " + strings.Join(who, ", ")
 	}
 	if c.CPURole.Ext.Valid || c.CPURole != (mmu.CPURole{}) {
 		s += fmt.Sprintf(" · %s", mmu.PagingMode(c.CPURole.Base.Level()))
@@ -159,7 +160,7 @@ func requestsText(v *mmu.VCPU) string {
 	if len(r) == 0 {
 		return "none pending"
 	}
-	return joinWords(r)
+	return strings.Join(r, ", ")
 }
 
 // callbackStyle names the options' callback design.
@@ -170,14 +171,3 @@ func callbackStyle(s mmu.CallbackStyle) string {
 	return "all set at each reconfiguration, 6.16"
 }
 
-// joinWords joins with ", ".
-func joinWords(s []string) string {
-	out := ""
-	for i, w := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += w
-	}
-	return out
-}
