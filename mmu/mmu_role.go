@@ -168,7 +168,6 @@ func (m *Machine) emitRoleChange(v *VCPU, mmu *MMU, fn string, set []string) {
 	m.emit(Event{Kind: EvRole, MMU: mmu.Name, Func: fn, VCPU: v.ID, Text: text + "."})
 }
 
-
 // The register bits whose change makes KVM reset the MMU
 // (KVM_MMU_CR0_ROLE_BITS, KVM_MMU_CR4_ROLE_BITS, KVM_MMU_EFER_ROLE_BITS).
 const (

@@ -170,4 +170,3 @@ func callbackStyle(s mmu.CallbackStyle) string {
 	}
 	return "all set at each reconfiguration, 6.16"
 }
-
