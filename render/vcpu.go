@@ -106,7 +106,7 @@ func contextState(v *mmu.VCPU, id mmu.MMUID, c *mmu.MMU) string {
 	}
 	s := "unused"
 	if len(who) > 0 {
-		s = "◀ " + strings.Join(who, ", ")
+		s = "← " + strings.Join(who, ", ")
 	}
 	if c.CPURole.Ext.Valid || c.CPURole != (mmu.CPURole{}) {
 		s += fmt.Sprintf(" · %s", mmu.PagingMode(c.CPURole.Base.Level()))
