@@ -171,7 +171,7 @@ func (m *gridModel) filled() int { return len(m.refs) }
 func (m *gridModel) countText() (string, string) {
 	f := m.formula()
 	count := fmt.Sprintf("refs: %d / %d", m.count, f)
-	formula := fmt.Sprintf("(g+1)(h+1)−1 = (%d+1)(%d+1)−1 = %d", m.g, m.h, f)
+	formula := fmt.Sprintf("(g+1)(h+1)-1 = (%d+1)(%d+1)-1 = %d", m.g, m.h, f)
 	return count, formula
 }
 

@@ -88,7 +88,7 @@ func TestGridModelPAEAndFault(t *testing.T) {
 		t.Errorf("the violation's cell is %v %d", s, n)
 	}
 	count, formula := m.countText()
-	if count != "refs: 11 / 14" || formula != "(g+1)(h+1)−1 = (2+1)(4+1)−1 = 14" {
+	if count != "refs: 11 / 14" || formula != "(g+1)(h+1)-1 = (2+1)(4+1)-1 = 14" {
 		t.Errorf("%q, %q", count, formula)
 	}
 	if got := m.noteText(); got != "a violation stopped the walk after 11" {

@@ -128,15 +128,15 @@ func TestLayout2D(t *testing.T) {
 		refs    int
 		formula string
 	}{
-		{tdpCase{mmu.Paging4, mmu.TDPEPT, 4, true}, 24, "(4+1)(4+1)−1 = 24"},
-		{tdpCase{mmu.Paging4, mmu.TDPEPT, 5, true}, 29, "(4+1)(5+1)−1 = 29"},
-		{tdpCase{mmu.Paging5, mmu.TDPEPT, 5, true}, 35, "(5+1)(5+1)−1 = 35"},
-		{tdpCase{mmu.PagingPAE, mmu.TDPEPT, 4, true}, 14, "(2+1)(4+1)−1 = 14"},
-		{tdpCase{mmu.Paging32, mmu.TDPEPT, 4, true}, 14, "(2+1)(4+1)−1 = 14"},
-		{tdpCase{mmu.Paging4, mmu.TDPNPT, 4, true}, 24, "(4+1)(4+1)−1 = 24"},
-		{tdpCase{mmu.PagingPAE, mmu.TDPNPT, 4, false}, 19, "(3+1)(4+1)−1 = 19"}, // PDPTEs from memory
-		{tdpCase{mmu.Paging4, mmu.TDPEPT, 4, false}, 24, "(4+1)(4+1)−1 = 24"},
-		{tdpCase{mmu.Paging4, mmu.TDPNPT, 4, false}, 24, "(4+1)(4+1)−1 = 24"},
+		{tdpCase{mmu.Paging4, mmu.TDPEPT, 4, true}, 24, "(4+1)(4+1)-1 = 24"},
+		{tdpCase{mmu.Paging4, mmu.TDPEPT, 5, true}, 29, "(4+1)(5+1)-1 = 29"},
+		{tdpCase{mmu.Paging5, mmu.TDPEPT, 5, true}, 35, "(5+1)(5+1)-1 = 35"},
+		{tdpCase{mmu.PagingPAE, mmu.TDPEPT, 4, true}, 14, "(2+1)(4+1)-1 = 14"},
+		{tdpCase{mmu.Paging32, mmu.TDPEPT, 4, true}, 14, "(2+1)(4+1)-1 = 14"},
+		{tdpCase{mmu.Paging4, mmu.TDPNPT, 4, true}, 24, "(4+1)(4+1)-1 = 24"},
+		{tdpCase{mmu.PagingPAE, mmu.TDPNPT, 4, false}, 19, "(3+1)(4+1)-1 = 19"}, // PDPTEs from memory
+		{tdpCase{mmu.Paging4, mmu.TDPEPT, 4, false}, 24, "(4+1)(4+1)-1 = 24"},
+		{tdpCase{mmu.Paging4, mmu.TDPNPT, 4, false}, 24, "(4+1)(4+1)-1 = 24"},
 	} {
 		name := fmt.Sprintf("%v on %d-level %v (prefault %v)", c.mode, c.levels, c.kind, c.prefault)
 		tl := tdpTimeline(t, c.tdpCase)

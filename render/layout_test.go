@@ -134,6 +134,12 @@ func checkTexts(b *render.Box) []string {
 		if l < -0.5 || r > b.Rect.W+0.5 || t.Y < -0.5 || t.Y+render.LineHeight(t.Size) > b.Rect.H+0.5 {
 			bad = append(bad, fmt.Sprintf("text %q sticks out of box %s", t.S, b.ID))
 		}
+		for _, c := range t.S {
+			if !render.HasGlyph(c) {
+				bad = append(bad, fmt.Sprintf("text %q of box %s has %q, which the fonts' table lacks", t.S, b.ID, c))
+				break
+			}
+		}
 	}
 	for _, t := range b.Title {
 		check(t)

@@ -79,3 +79,12 @@ func Wrap(s string, f Font, size, maxW float64) []string {
 	}
 	return lines
 }
+
+// HasGlyph says the layout knows the advance of r: printable ASCII or a
+// rune of the measured table. Text with other runes is drawn with
+// whatever the font has (often an empty box) and measured by a guess.
+func HasGlyph(r rune) bool {
+	advanceEm(Mono, ' ') // fills runeIndex
+	_, ok := runeIndex[r]
+	return (r >= ' ' && r <= '~') || ok
+}
