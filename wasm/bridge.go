@@ -102,5 +102,42 @@ func registerBridge(g *game) {
 		w, h := js.Global().Get("innerWidth").Float(), js.Global().Get("innerHeight").Float()
 		return toJSON(g.probe(w, h))
 	}))
+	registerMore(g, obj)
 	js.Global().Set("mmuviz", obj)
+}
+
+// registerMore installs the functions of the lesson index, the dropped
+// files, the quiz and the frames export.
+func registerMore(g *game, obj js.Value) {
+	obj.Set("steps", guard(g, "steps", `{"steps":0,"error":"the visualizer crashed"}`, func(a []js.Value) any {
+		return toJSON(g.cat.steps(argString(a, 0), argString(a, 1)))
+	}))
+	obj.Set("openFiles", guard(g, "openFiles", `{"ok":false,"error":"the visualizer crashed"}`, func(a []js.Value) any {
+		return toJSON(g.openFiles(argString(a, 0), argString(a, 1)))
+	}))
+	obj.Set("quiz", guard(g, "quiz", `{"ok":false,"error":"the visualizer crashed"}`, func(a []js.Value) any {
+		return toJSON(g.quiz.generate(argString(a, 0), argString(a, 1), argString(a, 2), int(argNumber(a, 3))))
+	}))
+	obj.Set("quizCheck", guard(g, "quizCheck", "{}", func(a []js.Value) any {
+		return toJSON(g.quiz.check(int(argNumber(a, 0)), argString(a, 1)))
+	}))
+	obj.Set("quizAnswer", guard(g, "quizAnswer", "{}", func(a []js.Value) any {
+		return toJSON(g.quiz.answer(int(argNumber(a, 0))))
+	}))
+	obj.Set("still", guard(g, "still", "{}", func(a []js.Value) any {
+		return toJSON(g.still(int(argNumber(a, 0))))
+	}))
+	obj.Set("drawn", guard(g, "drawn", "{}", func([]js.Value) any { return toJSON(g.drawn()) }))
+	obj.Set("zipBegin", guard(g, "zipBegin", nil, func([]js.Value) any {
+		g.zip.begin()
+		return nil
+	}))
+	obj.Set("zipAdd", guard(g, "zipAdd", "the visualizer crashed", func(a []js.Value) any {
+		var data js.Value
+		if len(a) > 1 {
+			data = a[1]
+		}
+		return g.zip.add(argString(a, 0), data)
+	}))
+	obj.Set("zipEnd", guard(g, "zipEnd", "the visualizer crashed", func([]js.Value) any { return g.zip.end() }))
 }

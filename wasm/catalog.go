@@ -14,17 +14,8 @@ import (
 
 // catalog knows the built-in lessons and scenarios and opens them.
 type catalog struct {
-	listed *catalogJSON // list() is computed once
-}
-
-type entryJSON struct {
-	Name  string `json:"name"`
-	Title string `json:"title"`
-}
-
-type catalogJSON struct {
-	Lessons   []entryJSON `json:"lessons"`
-	Scenarios []entryJSON `json:"scenarios"`
+	listed  *catalogJSON         // list() is computed once
+	counted map[string]stepsJSON // steps(), by kind:name
 }
 
 type sectionJSON struct {
@@ -41,11 +32,21 @@ type openJSON struct {
 	Sections []sectionJSON       `json:"sections"`
 	Variant  string              `json:"variant"`  // the variant running ("" if none)
 	Variants []scenarios.Variant `json:"variants"` // the scenario's, default first
+	// For openFiles: the kind and name opened, the file they came from,
+	// where the scenario came from, notes for the lecturer, and on
+	// failure every error with its position.
+	Kind           string     `json:"kind,omitempty"`
+	Name           string     `json:"name,omitempty"`
+	File           string     `json:"file,omitempty"`
+	ScenarioSource string     `json:"scenarioSource,omitempty"` // "file" or "builtin"
+	Notes          []string   `json:"notes,omitempty"`
+	Errors         []posError `json:"errors,omitempty"`
 }
 
 // opened is a lesson or scenario ready to show.
 type opened struct {
 	kind, lesson, scenario, variant string
+	file                            string // the dropped file it came from ("" for a built-in)
 	tl                              *mmu.Timeline
 	reply                           openJSON
 }
@@ -76,33 +77,6 @@ func (c *catalog) defaultLesson() string {
 		return names[0]
 	}
 	return ""
-}
-
-// list names everything that can be opened, with titles. A lesson or
-// scenario that does not load is still listed (open then says why).
-func (c *catalog) list() *catalogJSON {
-	if c.listed != nil {
-		return c.listed
-	}
-	out := &catalogJSON{Lessons: []entryJSON{}, Scenarios: []entryJSON{}}
-	for _, n := range lessons.Builtin() {
-		title := n
-		if l, err := lessons.LoadBuiltin(n); err == nil && l.Title != "" {
-			title = l.Title
-		}
-		out.Lessons = append(out.Lessons, entryJSON{n, title})
-	}
-	for _, n := range scenarios.Builtin() {
-		s, err := scenarios.LoadBuiltin(n)
-		if err != nil {
-			out.Scenarios = append(out.Scenarios, entryJSON{n, n})
-			continue
-		}
-		// A scenario is listed once; the page switches its variants.
-		out.Scenarios = append(out.Scenarios, entryJSON{n, titleOr(s.Title, n)})
-	}
-	c.listed = out
-	return out
 }
 
 // open loads a lesson (with its scenario) or a bare scenario under a

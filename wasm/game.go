@@ -30,6 +30,14 @@ type game struct {
 	dirty   bool        // the screen must be drawn again
 	crashed bool
 	sent    render.PlayerState // what onState said last
+
+	// The last frame painted, for the frames export (export.go).
+	paints       int
+	paintedStep  int
+	paintedStill bool
+
+	quiz quizState // the exercise shown (quiz.go)
+	zip  zipState  // the frames archive being built (export.go)
 }
 
 // Hooks of the debug build (debug.go); nil and empty in a release build.
@@ -132,6 +140,7 @@ func (g *game) Draw(screen *ebiten.Image) {
 		debugDrawn(time.Since(start))
 	}
 	g.dirty = g.stage.Player.Moving()
+	g.paints, g.paintedStep, g.paintedStill = g.paints+1, g.stage.Player.Step, !g.dirty
 }
 
 // Layout is never called: LayoutF takes precedence. It exists because
@@ -169,6 +178,7 @@ type stateJSON struct {
 	Lesson    string  `json:"lesson"`
 	Scenario  string  `json:"scenario"`
 	Variant   string  `json:"variant"`
+	File      string  `json:"file"` // the dropped file open ("" for a built-in)
 }
 
 // state builds the state JSON; g.mu is held.
@@ -178,7 +188,7 @@ func (g *game) state() stateJSON {
 	}
 	p := g.stage.Player
 	s := stateJSON{Step: p.Step, Total: p.Total, Playing: p.Playing, Speed: p.Speed,
-		Kind: g.cur.kind, Lesson: g.cur.lesson, Scenario: g.cur.scenario, Variant: g.cur.variant,
+		Kind: g.cur.kind, Lesson: g.cur.lesson, Scenario: g.cur.scenario, Variant: g.cur.variant, File: g.cur.file,
 		Narration: "The initial state, before the first step."}
 	if v := g.stage.View(); v != nil && v.Event != nil {
 		s.Narration, s.Func = v.Event.Text, v.Event.Func
@@ -206,6 +216,23 @@ func (g *game) open(kind, name, variant string) openJSON {
 	if err != nil {
 		return openFailed(err)
 	}
+	return g.show(o)
+}
+
+// openFiles opens dropped files (see files.go); on failure the old one
+// stays and the answer lists every error with its position.
+func (g *game) openFiles(filesJSON, variant string) openJSON {
+	o, err := g.cat.openFiles(filesJSON, variant)
+	if err != nil {
+		r := openFailed(err)
+		r.Errors = positioned(err)
+		return r
+	}
+	return g.show(o)
+}
+
+// show puts what was opened on the stage, keeping the speed.
+func (g *game) show(o *opened) openJSON {
 	st := render.NewStage(o.tl)
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -1,12 +1,17 @@
 // app.js drives the parent page: the lesson panel, the step controls, the
 // variant switch, the keyboard (forwarded to the game in the stage iframe),
-// the URL hash (#lesson=NAME&step=K or #scenario=NAME&step=K, with
-// &variant=V when the scenario has variants) and the error boxes.
+// the URL hash (read and written by hash.js) and the error boxes. The other
+// scripts, loaded before it, add parts it wires up here: share.js (copy
+// link, embed, presenter), export.js (PNG and the frames ZIP),
+// lessonindex.js (the lesson index), quiz.js (exercises from a seed) and
+// dropin.js (lesson and scenario files dropped into the page).
 // It talks to the Go program only through the bridge in web/BRIDGE.md.
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
+  const parts = window.mmuvizParts || {};
+  const H = parts.hash;
   const stage = $("stage");
   const el = {
     title: $("title"), pick: $("pick"), sections: $("sections"),
@@ -18,13 +23,16 @@
     crashText: $("crash-text"), crashReload: $("crash-reload"),
     copyLink: $("copy-link"), present: $("present"), exportPNG: $("export"),
     linkText: $("link-text"), copyStatus: $("copy-status"), blank: $("blank"),
+    allLessons: $("all-lessons"), openQuiz: $("open-quiz"),
   };
 
-  // view is what the panel shows; it follows the game's state JSON.
+  // view is what the panel shows; it follows the game's state JSON. file is
+  // the dropped file open ("" for a built-in) and files what was dropped
+  // with it; overlay is the view shown over the stage ("index", "quiz").
   const view = {
     game: null, crashed: false, kind: "", name: "", total: 0, step: -1,
     playing: false, speed: 1, sections: [], current: -1, catalog: null,
-    variant: "", variants: [],
+    variant: "", variants: [], file: "", files: null, overlay: "",
     embed: false, present: false, blank: false, fullscreen: false,
   };
 
@@ -79,6 +87,14 @@
     }
   }
 
+  // The controls that need the game are marked data-needs-game: disabled
+  // until it is ready, and again if it crashes.
+  function enableControls(on) {
+    for (const b of document.querySelectorAll("[data-needs-game]")) {
+      b.disabled = !on;
+    }
+  }
+
   function start() {
     if (view.game || view.crashed) {
       return;
@@ -95,100 +111,60 @@
     view.catalog = parseJSON(call("list")) || { lessons: [], scenarios: [] };
     fillPicker(view.catalog);
     el.loading.hidden = true;
-    for (const b of [el.first, el.back, el.play, el.next, el.last, el.speed, el.pick, el.variant,
-      el.copyLink, el.present, el.exportPNG]) {
-      b.disabled = false;
-    }
+    enableControls(true);
     openFromHash();
   }
 
-  // ---- URL hash -------------------------------------------------------
-
-  // parseHash reads #lesson=NAME&step=K / #scenario=NAME&step=K, each with
-  // an optional &variant=V. It never throws; whatever it could not use is
-  // listed in problems.
-  function parseHash(hash) {
-    const want = { kind: "", name: "", step: 0, variant: "", sameThing: false, embed: false, present: false, problems: [] };
-    const raw = hash.replace(/^#/, "");
-    if (raw === "") {
-      return want;
-    }
-    let params;
-    try {
-      params = new URLSearchParams(raw);
-    } catch (err) {
-      want.problems.push("The address could not be read.");
-      return want;
-    }
-    for (const key of params.keys()) {
-      if (!["lesson", "scenario", "step", "variant", "embed", "present"].includes(key)) {
-        want.problems.push("The address has an unknown part “" + clip(key) + "”.");
-      }
-    }
-    want.embed = params.get("embed") === "1";
-    want.present = params.get("present") === "1";
-    const lesson = params.get("lesson");
-    const scenario = params.get("scenario");
-    if (lesson !== null) {
-      want.kind = "lesson";
-      want.name = lesson;
-    } else if (scenario !== null) {
-      want.kind = "scenario";
-      want.name = scenario;
-    } else if (params.get("step") !== null && want.problems.length === 0) {
-      want.sameThing = true; // "#step=N": a jump link within what is open
-    } else if (want.problems.length === 0) {
-      want.problems.push("The address names no lesson or scenario.");
-    }
-    // An older permalink names the variant in the scenario: NAME:VARIANT.
-    let variant = params.get("variant");
-    if (want.kind === "scenario" && want.name.includes(":")) {
-      const i = want.name.indexOf(":");
-      variant = variant !== null ? variant : want.name.slice(i + 1);
-      want.name = want.name.slice(0, i);
-    }
-    if (variant !== null) {
-      if (/^[A-Za-z0-9._-]{1,40}$/.test(variant)) {
-        want.variant = variant;
-      } else {
-        want.problems.push("Variant “" + clip(variant) + "” is not a variant name; showing the default.");
-      }
-    }
-    const step = params.get("step");
-    if (step !== null) {
-      if (/^\d{1,9}$/.test(step)) {
-        want.step = Number(step);
-      } else {
-        want.problems.push("Step “" + clip(step) + "” is not a step number; showing step 0.");
-      }
-    }
-    return want;
-  }
-
-  function clip(s) {
-    s = String(s);
-    return s.length > 40 ? s.slice(0, 40) + "…" : s;
-  }
+  // ---- opening what the address names ---------------------------------
 
   function known(kind, name) {
     const list = view.catalog && view.catalog[kind === "lesson" ? "lessons" : "scenarios"];
     return Array.isArray(list) && list.some((x) => x && x.name === name);
   }
 
+  function noticeOf(problems) {
+    if (problems.length > 0) {
+      showNotice(problems.join(" "));
+    } else {
+      hideNotice();
+    }
+  }
+
   // openFromHash opens what the hash names, falling back to the default
   // lesson at step 0 (or clamping the step) and saying why in the notice.
+  // The index and the quiz are shown over what is open (the default lesson
+  // when nothing is yet).
   function openFromHash() {
-    const want = parseHash(location.hash);
+    const want = H.parse(location.hash);
     setModes(want.embed, want.present, false);
     const problems = want.problems;
+    if (want.view) {
+      if (!view.kind && !openDefault(problems, false)) {
+        return;
+      }
+      showOverlay(want.view, want.quiz);
+      seek(Math.max(0, view.step));
+      noticeOf(problems);
+      return;
+    }
+    hideOverlay();
     if (want.sameThing && view.kind) {
       want.kind = view.kind;
       want.name = view.name;
+      want.file = view.file;
       want.variant = want.variant || view.variant;
     }
     let opened = null;
-    if (want.kind && !known(want.kind, want.name)) {
-      problems.push("There is no " + want.kind + " “" + clip(want.name) + "”.");
+    if (want.file) {
+      const files = dropin.restore(want.file);
+      if (files) {
+        opened = openFilesThing(files, want.variant, problems);
+      } else {
+        problems.push("The file “" + H.clip(want.file) + "” was opened in another visit of this page; " +
+          "drop it (or pick it with Open file…) again to see it.");
+      }
+    } else if (want.kind && !known(want.kind, want.name)) {
+      problems.push("There is no " + want.kind + " “" + H.clip(want.name) + "”.");
     } else if (want.kind) {
       opened = openThing(want.kind, want.name, want.variant, problems);
     }
@@ -196,13 +172,8 @@
       if (!want.sameThing) {
         want.step = 0; // the step belonged to something else
       }
-      opened = openThing("lesson", String(call("defaultLesson") || ""), "", problems);
-      if (!opened) {
-        showCrash("The default lesson could not be opened. " + problems.join(" "));
+      if (!openDefault(problems, true)) {
         return;
-      }
-      if (problems.length > 0) {
-        problems.push("Showing the default lesson instead.");
       }
     }
     let step = want.step;
@@ -212,37 +183,77 @@
       step = Math.max(0, view.total - 1);
     }
     seek(step);
-    if (problems.length > 0) {
-      showNotice(problems.join(" "));
-    } else {
-      hideNotice();
-    }
+    noticeOf(problems);
   }
 
-  // openThing opens a lesson or scenario under a variant ("" for its
-  // default, a lesson's own) and rebuilds the panel. A variant it does not
-  // have falls back to the default, with a note in problems; it returns null
-  // (and notes the reason) if the game refused.
+  // openDefault opens the default lesson; instead says so when asked.
+  function openDefault(problems, instead) {
+    const before = problems.length;
+    if (!openThing("lesson", String(call("defaultLesson") || ""), "", problems)) {
+      showCrash("The default lesson could not be opened. " + problems.join(" "));
+      return false;
+    }
+    if (instead && before > 0) {
+      problems.push("Showing the default lesson instead.");
+    }
+    return true;
+  }
+
+  // openThing opens a built-in lesson or scenario under a variant ("" for
+  // its default, a lesson's own) and rebuilds the panel. A variant it does
+  // not have falls back to the default, with a note in problems; it returns
+  // null (and notes the reason) if the game refused.
   function openThing(kind, name, variant, problems) {
     let res = parseJSON(call("open", kind, name, variant || ""));
     if (variant && (!res || !res.ok)) {
       const plain = parseJSON(call("open", kind, name, ""));
       if (plain && plain.ok) {
-        const names = (Array.isArray(plain.variants) ? plain.variants : []).map((v) => String(v && v.name));
-        problems.push(names.length === 0
-          ? "The " + kind + " “" + clip(name) + "” has no variants; ignoring “" + clip(variant) + "”."
-          : "The " + kind + " “" + clip(name) + "” has no variant “" + clip(variant) + "” (it has " +
-            names.join(", ") + "); showing “" + String(plain.variant || names[0]) + "”.");
+        problems.push(variantProblem(kind, name, variant, plain));
         res = plain;
       }
     }
     if (!res || !res.ok) {
       const why = res && res.error ? res.error : "the visualizer gave no answer";
-      problems.push("Could not open " + kind + " “" + clip(name) + "”: " + why + ".");
+      problems.push("Could not open " + kind + " “" + H.clip(name) + "”: " + why + ".");
       return null;
     }
+    return applyOpen(res, kind, name, "", null);
+  }
+
+  function variantProblem(kind, name, variant, plain) {
+    const names = (Array.isArray(plain.variants) ? plain.variants : []).map((v) => String(v && v.name));
+    return names.length === 0
+      ? "The " + kind + " “" + H.clip(name) + "” has no variants; ignoring “" + H.clip(variant) + "”."
+      : "The " + kind + " “" + H.clip(name) + "” has no variant “" + H.clip(variant) + "” (it has " +
+        names.join(", ") + "); showing “" + String(plain.variant || names[0]) + "”.";
+  }
+
+  // openFilesThing opens dropped files ([{name, text}]) like openThing; the
+  // answer (with its positioned errors) is returned either way.
+  function openFilesThing(files, variant, problems) {
+    const json = JSON.stringify({ files });
+    let res = parseJSON(call("openFiles", json, variant || ""));
+    if (variant && (!res || !res.ok)) {
+      const plain = parseJSON(call("openFiles", json, ""));
+      if (plain && plain.ok) {
+        problems.push(variantProblem(plain.kind, plain.name, variant, plain));
+        res = plain;
+      }
+    }
+    if (!res || !res.ok) {
+      const why = res && res.error ? res.error : "the visualizer gave no answer";
+      problems.push("Could not open the dropped file: " + why);
+      return res || { ok: false, error: why, errors: [] };
+    }
+    return applyOpen(res, String(res.kind), String(res.name), String(res.file), files);
+  }
+
+  // applyOpen rebuilds the panel for what was just opened.
+  function applyOpen(res, kind, name, file, files) {
     view.kind = kind;
     view.name = name;
+    view.file = file;
+    view.files = files;
     view.variant = String(res.variant || "");
     view.variants = Array.isArray(res.variants) ? res.variants.filter((v) => v && typeof v.name === "string") : [];
     fillVariants();
@@ -251,25 +262,27 @@
     view.current = -1;
     el.title.textContent = res.title || name;
     document.title = (res.title || name) + " — mmuviz";
-    el.pick.value = kind + ":" + name;
+    fillPicker(view.catalog);
     buildSections(Array.isArray(res.sections) ? res.sections : []);
+    exporter.reset();
     return res;
   }
 
-  // permalink is the hash naming what is shown: the thing, the step, the
-  // variant, and the embed/presenter modes when on.
+  // ---- the address ----------------------------------------------------
+
+  // permalink is the hash naming what is shown: the index, the quiz, or
+  // the thing open with its step, variant and modes.
   function permalink() {
-    let h = "#" + view.kind + "=" + encodeURIComponent(view.name) + "&step=" + view.step;
-    if (view.variants.length > 0 && view.variant) {
-      h += "&variant=" + encodeURIComponent(view.variant);
+    if (view.overlay === "index") {
+      return "#index";
     }
-    if (view.embed) {
-      h += "&embed=1";
+    if (view.overlay === "quiz") {
+      return H.quiz(quiz.current());
     }
-    if (view.present) {
-      h += "&present=1";
-    }
-    return h;
+    return H.thing({
+      kind: view.kind, name: view.name, file: view.file, step: view.step, variant: view.variant,
+      hasVariants: view.variants.length > 0, embed: view.embed, present: view.present,
+    });
   }
 
   function writeHash() {
@@ -287,17 +300,76 @@
     if (!view.game || view.crashed) {
       return;
     }
-    const want = parseHash(location.hash);
+    const want = H.parse(location.hash);
+    if (want.view) {
+      setModes(want.embed, want.present, false);
+      showOverlay(want.view, want.quiz);
+      noticeOf(want.problems);
+      return;
+    }
+    const overlaid = view.overlay !== "";
+    hideOverlay();
     setModes(want.embed, want.present, false);
-    const same = (want.sameThing || (want.kind === view.kind && want.name === view.name)) &&
-      (want.variant === "" || want.variant === view.variant);
+    const thing = want.file ? want.file === view.file
+      : !view.file && want.kind === view.kind && want.name === view.name;
+    const same = (want.sameThing || thing) && (want.variant === "" || want.variant === view.variant);
     if (want.problems.length === 0 && same && want.step < view.total) {
       seek(want.step);
       hideNotice();
+      if (overlaid) {
+        writeHash();
+      }
       return;
     }
     openFromHash();
   });
+
+  // ---- views over the stage: the lesson index and the quiz --------------
+
+  // showOverlay shows the index or the quiz (q: the quiz the hash asks
+  // for) over the stage, which leaves the tab order meanwhile.
+  function showOverlay(name, q) {
+    const parts = { index: lessonIndex, quiz };
+    if (view.overlay && view.overlay !== name) {
+      parts[view.overlay].hide();
+    }
+    view.overlay = name;
+    stage.inert = true;
+    document.body.dataset.overlay = name;
+    parts[name].show(q);
+    writeHash();
+  }
+
+  function hideOverlay() {
+    if (!view.overlay) {
+      return;
+    }
+    (view.overlay === "index" ? lessonIndex : quiz).hide();
+    view.overlay = "";
+    stage.inert = false;
+    delete document.body.dataset.overlay;
+  }
+
+  // closeOverlay goes back to what is open and gives the focus back to the
+  // button that opens the view.
+  function closeOverlay() {
+    const opener = view.overlay === "index" ? el.allLessons : el.openQuiz;
+    hideOverlay();
+    writeHash();
+    if (opener) {
+      opener.focus();
+    }
+  }
+
+  // openOverlay is a button's way in: the index or the quiz gets an entry
+  // in the history, so Back returns to the lesson.
+  function openOverlay(name, q) {
+    if (view.overlay === name) {
+      return;
+    }
+    history.pushState(history.state, "", name === "index" ? "#index" : H.quiz(q));
+    showOverlay(name, q);
+  }
 
   // ---- state and panel ------------------------------------------------
 
@@ -316,6 +388,7 @@
     if (s.kind === "lesson" || s.kind === "scenario") {
       view.kind = s.kind;
       view.name = String((s.kind === "lesson" ? s.lesson : s.scenario) || view.name);
+      view.file = String(s.file || "");
       if (typeof s.variant === "string") {
         view.variant = s.variant;
         el.variant.value = s.variant;
@@ -353,8 +426,8 @@
       div.dataset.from = String(Number(sec.from) || 0);
       div.dataset.to = String(Number(sec.to) || 0);
       div.id = "sec-" + i;
-      // The HTML comes from the lessons compiled into our own wasm, rendered
-      // by goldmark with raw HTML disabled.
+      // The HTML is rendered by goldmark in our own wasm with raw HTML
+      // disabled, also for a dropped lesson.
       div.innerHTML = String(sec.html || "");
       return div;
     });
@@ -399,6 +472,8 @@
     }
   });
 
+  // highlightSection marks the section of the step: aria-current for
+  // screen readers, a "Now" label for the eye (not the colour alone).
   function highlightSection(step) {
     const idx = view.sections.findIndex((n) =>
       Number(n.dataset.from) <= step && step <= Number(n.dataset.to));
@@ -453,20 +528,23 @@
     }
     const step = Math.max(0, view.step);
     const problems = [];
-    if (openThing(view.kind, view.name, variant, problems)) {
+    const res = view.file && view.files
+      ? openFilesThing(view.files, variant, problems)
+      : openThing(view.kind, view.name, variant, problems);
+    if (res && res.ok) {
       seek(Math.min(step, view.total - 1));
     } else {
       el.variant.value = view.variant;
     }
-    if (problems.length > 0) {
-      showNotice(problems.join(" "));
-    } else {
-      hideNotice();
-    }
+    noticeOf(problems);
   }
 
+  // fillPicker lists the built-ins, and the dropped file when one is open.
   function fillPicker(catalog) {
     const groups = [["lesson", "Lessons", catalog.lessons], ["scenario", "Scenarios", catalog.scenarios]];
+    if (view.file) {
+      groups.unshift(["file", "Your file", [{ name: view.file, title: view.file }]]);
+    }
     const nodes = [];
     for (const [kind, label, items] of groups) {
       if (!Array.isArray(items) || items.length === 0) {
@@ -483,6 +561,7 @@
       nodes.push(g);
     }
     el.pick.replaceChildren(...nodes);
+    el.pick.value = view.file ? "file:" + view.file : view.kind + ":" + view.name;
   }
 
   // ---- messages -------------------------------------------------------
@@ -504,141 +583,31 @@
     el.loading.hidden = true;
     el.crashText.textContent = msg;
     el.crash.hidden = false;
-    for (const b of [el.first, el.back, el.play, el.next, el.last, el.speed, el.pick, el.variant,
-      el.copyLink, el.present, el.exportPNG]) {
-      b.disabled = true;
-    }
+    enableControls(false);
     el.crashReload.focus();
   }
 
-  // ---- copy link, embed, presenter, blank, PNG export -----------------
+  // ---- the parts ------------------------------------------------------
 
-  let copyTimer = 0;
-  function copyLink() {
-    const url = location.href.split("#")[0] + permalink();
-    el.linkText.value = url;
-    const done = (ok) => {
-      el.copyStatus.textContent = ok ? "Copied" : "Press Ctrl+C to copy the selected link";
-      clearTimeout(copyTimer);
-      copyTimer = setTimeout(() => { el.copyStatus.textContent = ""; }, 4000);
-    };
-    // The fallback: a read-only field holding the link, selected.
-    const fallback = () => {
-      el.linkText.hidden = false;
-      el.linkText.focus();
-      el.linkText.select();
-      let ok = false;
-      try {
-        ok = document.execCommand("copy");
-      } catch (err) {
-        ok = false;
+  // app is what the parts may use of this file.
+  const app = {
+    view, el, stage, call, parseJSON, seek, applyState, showNotice, hideNotice, writeHash, permalink,
+    openFiles(files) {
+      const problems = [];
+      const res = openFilesThing(files, "", problems);
+      if (res && res.ok) {
+        seek(0);
       }
-      done(ok);
-    };
-    if (navigator.clipboard && typeof navigator.clipboard.writeText === "function") {
-      navigator.clipboard.writeText(url).then(() => {
-        el.linkText.hidden = true;
-        done(true);
-      }, fallback);
-    } else {
-      fallback();
-    }
-  }
-
-  // setModes turns embed and presenter mode on or off; the hash follows
-  // (unless the change comes from the hash, which the caller then reads).
-  function setModes(embed, present, write) {
-    view.embed = embed === true;
-    view.present = present === true;
-    document.body.classList.toggle("embed", view.embed);
-    document.body.classList.toggle("presenting", view.present);
-    el.present.textContent = view.present ? "Stop presenting" : "Present";
-    if (!view.present) {
-      setBlank(false);
-    }
-    if (write !== false) {
-      writeHash();
-    }
-  }
-
-  function togglePresent() {
-    const on = !view.present;
-    setModes(view.embed, on);
-    const doc = document.documentElement;
-    if (on) {
-      // Fullscreen needs a user gesture; a permalink with &present=1 opens
-      // presenter mode without it.
-      const gesture = !navigator.userActivation || navigator.userActivation.isActive;
-      if (gesture && !document.fullscreenElement && typeof doc.requestFullscreen === "function") {
-        doc.requestFullscreen().then(() => { view.fullscreen = true; }, () => { view.fullscreen = false; });
-      }
-    } else if (document.fullscreenElement && typeof document.exitFullscreen === "function") {
-      view.fullscreen = false;
-      document.exitFullscreen().catch(() => {});
-    }
-  }
-
-  // Leaving fullscreen (the browser's own Esc) leaves presenter mode too.
-  document.addEventListener("fullscreenchange", () => {
-    if (!document.fullscreenElement && view.fullscreen) {
-      view.fullscreen = false;
-      if (view.present) {
-        setModes(view.embed, false);
-      }
-    }
-  });
-
-  function setBlank(on) {
-    view.blank = on === true;
-    el.blank.hidden = !view.blank;
-  }
-
-  // exportName is mmuviz-<name>[-<variant>]-step<k>.png.
-  function exportName() {
-    let n = view.name;
-    if (view.variants.length > 0 && view.variant) {
-      n += "-" + view.variant;
-    }
-    n = n.replace(/[^A-Za-z0-9._-]+/g, "_");
-    return "mmuviz-" + n + "-step" + Math.max(0, view.step) + ".png";
-  }
-
-  // exportPNG downloads the stage canvas as a PNG. The WebGL canvas keeps
-  // its pixels only until the frame is shown, so the copy is taken in an
-  // animation frame of the stage, after the game has drawn in it.
-  function exportPNG() {
-    let win = null;
-    let canvas = null;
-    try {
-      win = stage.contentWindow;
-      canvas = stage.contentDocument.querySelector("canvas");
-    } catch (err) {
-      canvas = null;
-    }
-    if (!canvas || !win || view.crashed) {
-      el.copyStatus.textContent = "There is no frame to save yet";
-      return;
-    }
-    const name = exportName();
-    win.requestAnimationFrame(() => {
-      canvas.toBlob((blob) => {
-        if (!blob) {
-          el.copyStatus.textContent = "The frame could not be saved";
-          return;
-        }
-        window.mmuvizLastExport = { name, blob };
-        const url = URL.createObjectURL(blob);
-        const a = document.createElement("a");
-        a.href = url;
-        a.download = name;
-        document.body.append(a);
-        a.click();
-        a.remove();
-        setTimeout(() => URL.revokeObjectURL(url), 10000);
-        el.copyStatus.textContent = "Saved " + name;
-      }, "image/png");
-    });
-  }
+      return res;
+    },
+    openOverlay, closeOverlay, giveKeysBack, onClick, clip: H.clip,
+  };
+  const share = parts.share(app);
+  const setModes = share.setModes;
+  const exporter = parts.exporter(app);
+  const lessonIndex = parts.lessonIndex(app);
+  const quiz = parts.quiz(app);
+  const dropin = parts.dropin(app);
 
   // hostKey handles the page's own keys (presenter, blank, export); it is
   // also called by game.js for keys pressed inside the stage.
@@ -646,23 +615,30 @@
     if (view.crashed || !view.game) {
       return false;
     }
+    if (exporter.busy()) {
+      // Stepping now would spoil the export: Esc cancels it, the rest wait.
+      if (key === "Escape") {
+        exporter.cancel();
+      }
+      return true;
+    }
     switch (key) {
       case "f": case "F":
-        togglePresent();
+        share.togglePresent();
         return true;
       case "b": case "B": case ".":
-        setBlank(!view.blank);
+        share.setBlank(!view.blank);
         return true;
       case "s": case "S":
-        exportPNG();
+        exporter.exportPNG();
         return true;
       case "Escape":
         if (view.blank) {
-          setBlank(false);
+          share.setBlank(false);
           return true;
         }
         if (view.present) {
-          togglePresent();
+          share.togglePresent();
           return true;
         }
         return false;
@@ -672,6 +648,8 @@
     }
   }
   window.mmuvizHost.onKey = hostKey;
+  window.mmuvizHost.onFileDrag = () => dropin.dragging();
+  window.mmuvizHost.onFileDrop = (files) => dropin.drop(files);
 
   // ---- keyboard and controls -----------------------------------------
 
@@ -679,18 +657,26 @@
   const activatable = new Set(["BUTTON", "A", "SUMMARY"]);
 
   // Keys pressed anywhere in the parent go to the game, except those that a
-  // focused control needs for itself (a select's arrows, a button's Space).
+  // focused control needs for itself (a select's arrows, a button's Space),
+  // and all of them while the index or the quiz is shown.
   document.addEventListener("keydown", (e) => {
     if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) {
       return;
     }
-    if (e.key === "Escape" && (view.blank || view.present) && hostKey(e.key)) {
+    if (e.key === "Escape" && (view.blank || view.present || exporter.busy()) && hostKey(e.key)) {
       e.preventDefault();
       return;
     }
     if (e.key === "Escape" && !el.notice.hidden) {
       hideNotice();
       e.preventDefault();
+      return;
+    }
+    if (view.overlay) {
+      if (e.key === "Escape") {
+        closeOverlay();
+        e.preventDefault();
+      }
       return;
     }
     const t = e.target;
@@ -728,10 +714,9 @@
   onClick(el.last, () => seek(view.total - 1));
   onClick(el.play, () => call("setPlaying", !view.playing));
   onClick(el.noticeClose, hideNotice);
-  el.copyLink.addEventListener("click", copyLink);
-  onClick(el.present, togglePresent);
-  onClick(el.exportPNG, exportPNG);
   el.crashReload.addEventListener("click", () => location.reload());
+  el.allLessons.addEventListener("click", () => openOverlay("index"));
+  el.openQuiz.addEventListener("click", () => openOverlay("quiz", quiz.fresh()));
 
   // A select chosen with the mouse gives the keys back too; one driven by the
   // keyboard keeps them, or its arrow keys would stop working after one press.

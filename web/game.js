@@ -104,6 +104,36 @@
     }
   });
 
+  // Files dragged over the stage belong to the page (dropin.js): the
+  // parent then shows its drop zone above the stage, which takes the drop;
+  // a drop that still lands here is handed over too, never opened by the
+  // browser in place of the stage.
+  const hasFiles = (e) => !!e.dataTransfer && [...e.dataTransfer.types].includes("Files");
+  function toHost(fn, ...args) {
+    const h = host();
+    try {
+      if (h && typeof h[fn] === "function") {
+        h[fn](...args);
+      }
+    } catch (err) {
+      // The page's problem; the game goes on.
+    }
+  }
+  for (const type of ["dragenter", "dragover"]) {
+    document.addEventListener(type, (e) => {
+      if (hasFiles(e)) {
+        e.preventDefault();
+        toHost("onFileDrag");
+      }
+    });
+  }
+  document.addEventListener("drop", (e) => {
+    if (hasFiles(e)) {
+      e.preventDefault();
+      toHost("onFileDrop", e.dataTransfer.files);
+    }
+  });
+
   // watchOutput tees the Go program's console output to catch the first line
   // of a panic or fatal error and the lines that follow it (the cause and the
   // top of the stack); the report goes out on exit or after a short wait.
