@@ -298,17 +298,10 @@ func (m *Machine) doGuestWrite(a *GuestWrite) (Result, error) {
 	if m.shadow != nil {
 		return m.shadowGuestWrite(v, a.GPA, hpa, a.Size, a.Value)
 	}
-	old, err := m.Mem.Write(hpa, a.Size, a.Value)
-	if err != nil {
-		return Result{}, err
+	if m.tdp != nil {
+		return m.tdpGuestStore(v, a.GPA, a.Size, a.Value)
 	}
-	if !m.Quiet {
-		m.emit(Event{Kind: EvWrite, MMU: "guest", Func: "guest store", Space: SpaceGPA,
-			Addr: uint64(a.GPA), Old: old, New: a.Value, VCPU: a.VCPU, HPA: hpa, HasHPA: true, Size: a.Size,
-			Text: fmt.Sprintf("The guest stores %s to GPA %s (%d bytes; was %s). Without shadow paging KVM does not notice.",
-				hex(a.Value), a.GPA, a.Size, hex(old))})
-	}
-	return Result{OK: true, HasGPA: true, GPA: a.GPA, HasHPA: true, HPA: hpa}, nil
+	return m.storeAt(v, a.GPA, hpa, a.Size, a.Value)
 }
 
 func (m *Machine) doPrintReg(a *PrintReg) (Result, error) {

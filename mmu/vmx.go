@@ -20,6 +20,9 @@ func (m *Machine) handleTDPExit(v *VCPU, x *TDPExit) retPF {
 
 // exitWhat says which access of the walk exited.
 func exitWhat(x *TDPExit) string {
+	if x.Final && x.Qualification&EPTViolationGVAIsValid == 0 && x.ErrorCode == 0 {
+		return "a store by guest-physical address, with no linear address"
+	}
 	if x.Final {
 		return fmt.Sprintf("the final GPA of GVA %s", x.GVA)
 	}

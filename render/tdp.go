@@ -103,7 +103,7 @@ func tdpFocusAt(f *focus, v *mmu.View, tl *mmu.Timeline) *tdpFocus {
 	}
 	from, to, try := attemptOf(all, done)
 	t.grid = newGridModel(f.mode, format.Levels, regRowOf(f.mode, format), all[from:to], done-from, try)
-	if !f.walking {
+	if !f.walking && !guestStore(v, tl) {
 		t.grid = newGridModel(f.mode, format.Levels, regRowOf(f.mode, format), nil, 0, 1)
 	}
 	t.scan(all[from:done])
@@ -119,6 +119,19 @@ func tdpFocusAt(f *focus, v *mmu.View, tl *mmu.Timeline) *tdpFocus {
 	}
 	t.pathFor(v.Machine, f.vcpu)
 	return t
+}
+
+// guestStore says the step's action is a guest store by GPA (guest-write,
+// a scripted entry edit), whose EPT/NPT walk fills the grid's data column.
+func guestStore(v *mmu.View, tl *mmu.Timeline) bool {
+	if v.Action < 0 {
+		return false
+	}
+	switch tl.Steps[v.Action].Action.(type) {
+	case *mmu.GuestWrite, *mmu.WriteEntry:
+		return true
+	}
+	return false
 }
 
 // kvmGPA is the GPA an action of KVM's (not a guest access) is at: the

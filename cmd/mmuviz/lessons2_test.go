@@ -71,7 +71,7 @@ var pinnedLessons = []pinnedLesson{
 		},
 	},
 	{
-		lesson: "ept-fault-populate", scenario: "ept-fault-populate", steps: 796,
+		lesson: "ept-fault-populate", scenario: "ept-fault-populate", steps: 824,
 		pins: map[int]pin{
 			1:   {"cpu", "read as user of GVA 0x400123"},
 			2:   {"cpu", "The processor translates GPA 0x100000 (the guest's PML4)"},
@@ -156,6 +156,12 @@ var pinnedLessons = []pinnedLesson{
 			790: {"tdp_mmu_alloc_sp", "tdp_mmu_alloc_sp takes a struct kvm_mmu_page and a page at HPA 0x105000 for a level-2 table"},
 			794: {"tdp_mmu_map_handle_target_level", "SPTE at HPA 0x106000 0x8000000000000000 → 0x40000046"},
 			795: {"x86_emulate_instruction", "The GPA 0x40000123 is known from the exit"},
+			796: {"cpu", "stores 8 bytes at GPA 0x103008"},
+			800: {"cpu", "its entry at HPA 0x103818 is 0x8600000010103b77 (R W X WB IPAT A D)"},
+			801: {"guest store", "The guest stores 0x202007 to GPA 0x103008"},
+			807: {"cpu", "EPT violation on GPA 0x300000 (the final GPA): the EPT PTE is not present"},
+			817: {"tdp_mmu_map_handle_target_level", "the EPT PTE maps GPA 0x300000 to HPA 0x10300000"},
+			823: {"guest store", "The guest stores 0x1234 to GPA 0x300000"},
 		},
 	},
 	{
