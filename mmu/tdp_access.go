@@ -142,9 +142,10 @@ func (m *Machine) x86EmulateInstruction(v *VCPU, a *Access, acc uint64, last *Gu
 		if !m.Quiet {
 			m.emit(Event{Kind: EvResult, MMU: "root_mmu", Func: "x86_emulate_instruction", Space: SpaceGPA,
 				Addr: uint64(x.GPA), VCPU: v.ID, GVA: a.GVA,
-				Text: fmt.Sprintf("x86_emulate_instruction: KVM emulates the instruction. The GPA %s is known from the exit, "+
-					"so no walk is needed; it is MMIO, and the access goes to the device model (an exit to userspace). "+
-					"KVM then resumes the guest after the instruction.", x.GPA)})
+				Text: fmt.Sprintf("x86_emulate_instruction: KVM emulates the instruction. The GPA %s is known from the exit "+
+					"(gpa_available), so the operand needs no walk of the guest's tables (fetching the instruction at RIP "+
+					"does, which the model leaves out); it is MMIO, and the access goes to the device model (an exit to "+
+					"userspace). KVM then resumes the guest after the instruction.", x.GPA)})
 		}
 		res.OK, res.HasGPA, res.GPA = true, true, x.GPA
 		res.Note = "MMIO: no memslot covers the GPA; KVM emulated the access"
