@@ -13,28 +13,79 @@ type GuestTables struct {
 	// default P, W and U, so that the leaf alone decides the rights.
 	UpperFlags PTE
 	next, end  GPA
+	// space, when set, maps the tables' guest-physical addresses to
+	// memslot GPAs: an L2's tables live in L2 GPAs, which L1's nested
+	// tables map to L1 GPAs (NewGuestTablesIn).
+	space func(GPA) (GPA, error)
+}
+
+// NewGuestTablesIn is NewGuestTables for tables that live in another
+// guest-physical space, such as an L2's: space maps each of their GPAs to
+// the GPA the memslots hold it at (L1's), or says why it cannot.
+func NewGuestTablesIn(m *Machine, mode PagingMode, pool GPA, size uint64, space func(GPA) (GPA, error)) (*GuestTables, error) {
+	if space == nil {
+		return nil, fmt.Errorf("no address space for the tables")
+	}
+	g := &GuestTables{m: m, Mode: mode, space: space}
+	if err := g.init(pool, size); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// read and write reach a table entry through the memslots, after the
+// tables' own space.
+func (g *GuestTables) read(gpa GPA, size int) (uint64, error) {
+	if g.space != nil {
+		l1, err := g.space(gpa)
+		if err != nil {
+			return 0, err
+		}
+		gpa = l1
+	}
+	return g.m.ReadGuest(gpa, size)
+}
+
+func (g *GuestTables) write(gpa GPA, size int, v uint64) error {
+	if g.space != nil {
+		l1, err := g.space(gpa)
+		if err != nil {
+			return err
+		}
+		gpa = l1
+	}
+	return g.m.WriteGuest(gpa, size, v)
 }
 
 // NewGuestTables allocates an empty root table from the pool [pool,
 // pool+size) of guest memory, which must be covered by memslots.
 func NewGuestTables(m *Machine, mode PagingMode, pool GPA, size uint64) (*GuestTables, error) {
-	if mode == PagingOff {
-		return nil, fmt.Errorf("paging is off: a guest without paging has no page tables")
-	}
-	if formatFor(mode).rootLevel == 0 {
-		return nil, fmt.Errorf("%s is not a paging mode", mode)
-	}
-	if pool&pageMask != 0 {
-		return nil, fmt.Errorf("the table pool at GPA %s is not page aligned", pool)
-	}
-	g := &GuestTables{m: m, Mode: mode, UpperFlags: PTPresent | PTWritable | PTUser,
-		next: pool, end: pool + GPA(size)}
-	root, err := g.allocTable()
-	if err != nil {
+	g := &GuestTables{m: m, Mode: mode}
+	if err := g.init(pool, size); err != nil {
 		return nil, err
 	}
-	g.Root = root
 	return g, nil
+}
+
+// init checks the pool and allocates the root table from it.
+func (g *GuestTables) init(pool GPA, size uint64) error {
+	if g.Mode == PagingOff {
+		return fmt.Errorf("paging is off: a guest without paging has no page tables")
+	}
+	if formatFor(g.Mode).rootLevel == 0 {
+		return fmt.Errorf("%s is not a paging mode", g.Mode)
+	}
+	if pool&pageMask != 0 {
+		return fmt.Errorf("the table pool at GPA %s is not page aligned", pool)
+	}
+	g.UpperFlags = PTPresent | PTWritable | PTUser
+	g.next, g.end = pool, pool+GPA(size)
+	root, err := g.allocTable()
+	if err != nil {
+		return err
+	}
+	g.Root = root
+	return nil
 }
 
 // CR3 is the value that points the CPU at these tables.
@@ -46,7 +97,7 @@ func (g *GuestTables) allocTable() (GPA, error) {
 	}
 	gpa := g.next
 	for off := GPA(0); off < PageSize; off += 8 {
-		if err := g.m.WriteGuest(gpa+off, 8, 0); err != nil {
+		if err := g.write(gpa+off, 8, 0); err != nil {
 			return 0, fmt.Errorf("table pool: %v", err)
 		}
 	}
@@ -76,7 +127,7 @@ func (g *GuestTables) entryAddr(gva GVA, level int) (GPA, error) {
 		if l == level {
 			return addr, nil
 		}
-		raw, err := g.m.ReadGuest(addr, f.entrySize)
+		raw, err := g.read(addr, f.entrySize)
 		if err != nil {
 			return 0, err
 		}
@@ -94,7 +145,7 @@ func (g *GuestTables) entryAddr(gva GVA, level int) (GPA, error) {
 				flags = PTPresent // PDPTEs have no R/W or U/S bits
 			}
 			e = PTE(uint64(next)) | flags
-			if err := g.m.WriteGuest(addr, f.entrySize, uint64(e)); err != nil {
+			if err := g.write(addr, f.entrySize, uint64(e)); err != nil {
 				return 0, err
 			}
 		}
@@ -109,7 +160,7 @@ func (g *GuestTables) SetEntry(gva GVA, level int, value PTE) (GPA, error) {
 	if err != nil {
 		return 0, err
 	}
-	return addr, g.m.WriteGuest(addr, EntrySize(g.Mode), uint64(value))
+	return addr, g.write(addr, EntrySize(g.Mode), uint64(value))
 }
 
 // Map maps size bytes at gva to gpa with one leaf entry carrying flags (P

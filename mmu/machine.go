@@ -95,6 +95,10 @@ type VCPU struct {
 	HasRun bool
 	// GuestMode is is_guest_mode: the vCPU runs L2 (nested virtualization).
 	GuestMode bool
+	// Nested is the vCPU's nested virtualization state (svm->nested,
+	// vmx->nested): L1's and L2's registers, the root of L1's nested page
+	// tables, the last exits. Kind is NestedNone without nesting.
+	Nested NestedState
 	// CallbackWrites counts the callback assignments KVM made to the
 	// three contexts so far: the cost seed 000 is about.
 	CallbackWrites int

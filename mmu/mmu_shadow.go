@@ -47,7 +47,7 @@ func (m *Machine) kvmMMUFindShadowPage(v *VCPU, gfn GFN, role PageRole) *KVMMMUP
 	}
 	m.kvmMMUCommitZapPage(invalid)
 	if found != nil && !m.Quiet {
-		m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "kvm_mmu_find_shadow_page", Space: SpaceHPA,
+		m.emit(Event{Kind: EvCheck, MMU: spMMUName(found), Func: "kvm_mmu_find_shadow_page", Space: SpaceHPA,
 			Addr: uint64(found.SPT), Level: found.Role.Level(), VCPU: vcpuID(v), Table: uint64(found.SPT),
 			Text: fmt.Sprintf("kvm_mmu_find_shadow_page: bucket %d of mmu_page_hash (hash_64 of GFN %s) holds %s "+
 				"with the same role (%s): KVM reuses it.", kvmPageTableHashfn(gfn), gfn, spName(found),
@@ -85,7 +85,7 @@ func (m *Machine) kvmMMUAllocShadowPage(v *VCPU, gfn GFN, role PageRole) (*KVMMM
 		case isPassthroughSP(role):
 			what = "it only passes through to the next level: no guest table is behind it"
 		}
-		m.emit(Event{Kind: EvAlloc, MMU: "root_mmu", Func: "kvm_mmu_alloc_shadow_page", Space: SpaceHPA,
+		m.emit(Event{Kind: EvAlloc, MMU: spMMUName(sp), Func: "kvm_mmu_alloc_shadow_page", Space: SpaceHPA,
 			Addr: uint64(sp.SPT), Level: role.Level(), VCPU: vcpuID(v), Table: uint64(sp.SPT),
 			Text: fmt.Sprintf("kvm_mmu_alloc_shadow_page: no valid page in bucket %d has GFN %s and role %s, so KVM "+
 				"takes a new level-%d shadow page at HPA %s, all SPTEs SHADOW_NONPRESENT_VALUE; %s. It goes to the "+
@@ -138,7 +138,7 @@ func (m *Machine) linkShadowPage(v *VCPU, sptep HPA, sp *KVMMMUPage) {
 	old := m.writeSPTE(sptep, spte)
 	sp.ParentPTEs = append(sp.ParentPTEs, sptep)
 	if !m.Quiet {
-		m.emit(Event{Kind: EvWrite, MMU: "root_mmu", Func: "link_shadow_page", Space: SpaceHPA, Addr: uint64(sptep),
+		m.emit(Event{Kind: EvWrite, MMU: spMMUName(sp), Func: "link_shadow_page", Space: SpaceHPA, Addr: uint64(sptep),
 			Level: m.sptepLevel(sptep), Index: spteIndexOf(sptep), HasEntry: true, Old: old, New: spte,
 			VCPU: vcpuID(v), Table: uint64(sptep &^ pageMask), HPA: sptep, HasHPA: true, Size: 8,
 			Text: fmt.Sprintf("link_shadow_page: make_nonleaf_spte points the SPTE at HPA %s to %s (%s → %s: P W U A, "+
@@ -164,7 +164,7 @@ func (m *Machine) emitShadowNote(v *VCPU, sp *KVMMMUPage, fn, text string) {
 	if m.Quiet {
 		return
 	}
-	m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: fn, Space: SpaceHPA, Addr: uint64(sp.SPT),
+	m.emit(Event{Kind: EvCheck, MMU: spMMUName(sp), Func: fn, Space: SpaceHPA, Addr: uint64(sp.SPT),
 		Level: sp.Role.Level(), VCPU: vcpuID(v), Table: uint64(sp.SPT), Text: fn + ": " + text + "."})
 }
 

@@ -38,7 +38,7 @@ func (m *Machine) accountShadowed(v *VCPU, sp *KVMMMUPage) {
 		if tracked {
 			fn = "__kvm_write_track_add_gfn"
 		}
-		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: fn, Space: SpaceGPA, Addr: uint64(gfn.GPA()),
+		m.emit(Event{Kind: EvSet, MMU: spMMUName(sp), Func: fn, Space: SpaceGPA, Addr: uint64(gfn.GPA()),
 			Level: sp.Role.Level(), VCPU: vcpuID(v), Text: text})
 	}
 	if m.kvmMMUSlotGFNWriteProtect(gfn, 1, fmt.Sprintf("GFN %s holds a guest page table that KVM shadows", gfn)) {

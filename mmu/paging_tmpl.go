@@ -159,21 +159,21 @@ func (c *walkContext) walkLevels() bool {
 	w, f, v := c.w, c.f, c.v
 	level := f.rootLevel
 	w.MaxLevel = level
-	table := f.cr3Base(v.Regs.CR3, c.m.Config.MaxPhyAddr)
+	table := f.cr3Base(c.m.kvmMMUGetGuestPGD(v, c.mmu), c.m.Config.MaxPhyAddr)
 	access := AccAll
 	if f.mode == PagingPAE && !c.pdptesFromMemory() {
 		// The PDPTEs were loaded into registers at the last CR3 write; the
-		// walk uses those copies, not memory (get_pdptr).
+		// walk uses those copies, not memory (get_pdptr). guest_mmu's
+		// get_pdptr reads NPT12's PDPTEs from L1 memory instead.
 		i := int(uint64(w.GVA)>>30) & 3
-		e := PTE(v.PDPTRs[i])
+		e := PTE(c.m.kvmPDPTRRead(v, c.mmu, i))
 		w.PTEs[2], w.FromReg[2], w.PTAccess[2] = e, true, access
 		w.Level = 3
 		if !c.m.Quiet {
-			c.m.emit(Event{Kind: EvRead, MMU: c.mmu.Name, Func: c.fn("get_pdptr"), Space: SpacePDPTR,
+			c.m.emit(Event{Kind: EvRead, MMU: c.mmu.Name, Func: c.fn(c.pdptrFn()), Space: SpacePDPTR,
 				Addr: uint64(i), Level: 3, Index: i, Old: uint64(e), New: uint64(e), HasEntry: true,
 				VCPU: v.ID, GVA: w.GVA, Table: uint64(table), TwoD: c.hw != nil, GuestLevel: 3,
-				Text: fmt.Sprintf("PAE: GVA bits 31:30 = %d select PDPTR%d, which load_pdptrs loaded from GPA %s: %s (%s). No memory reference.",
-					i, i, table+GPA(8*i), hex(uint64(e)), DecodeFlags(e&(PTPresent|PTPWT|PTPCD), 3, false))})
+				Text: c.pdptrText(i, table, e)})
 		}
 		if !e.Present() {
 			return c.fail(0, 3, fmt.Sprintf("PDPTE %d is not present", i))
@@ -274,8 +274,8 @@ func (c *walkContext) readGPTE(table GPA, level int) (PTE, bool) {
 
 func (c *walkContext) narrateRead(e PTE, level, idx, lo, hi int, gpa GPA, hpa HPA) string {
 	f := c.f
-	s := fmt.Sprintf("GVA bits %d:%d = %d index the %s at GPA %s; the %s at GPA %s (HPA %s) is %s",
-		hi, lo, idx, TableName(f.mode, level), GPA(uint64(gpa)&^pageMask),
+	s := fmt.Sprintf("%s bits %d:%d = %d index the %s at GPA %s; the %s at GPA %s (HPA %s) is %s",
+		c.addrWord(), hi, lo, idx, TableName(f.mode, level), GPA(uint64(gpa)&^pageMask),
 		EntryName(f.mode, level), gpa, hpa, hex(uint64(e)))
 	switch {
 	case !e.Present():

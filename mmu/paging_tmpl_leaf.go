@@ -25,8 +25,7 @@ func (c *walkContext) fail(errcode uint64, level int, why string) bool {
 		c.m.emit(Event{Kind: EvFault, MMU: c.mmu.Name, Func: c.fn("walk_addr_generic"), Space: SpaceGVA,
 			Addr: uint64(c.w.GVA), Level: level, Index: c.indexAt(level), HasEntry: level > 0,
 			Old: errcode, New: errcode, VCPU: c.v.ID, GVA: c.w.GVA,
-			Text: fmt.Sprintf("Page fault on the %s of GVA %s: %s. Error code %s = %s; CR2 = %s. %s",
-				c.what(), c.w.GVA, why, hex(errcode), DecodeErrorCode(errcode), c.w.GVA, after)})
+			Text: c.failText(errcode, why, after)})
 	}
 	return false
 }

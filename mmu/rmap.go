@@ -32,7 +32,7 @@ func (m *Machine) rmapAdd(sptep HPA, gfn GFN, access int) {
 		if n > 1 {
 			how = fmt.Sprintf("%d SPTEs now, kept in pte_list_desc blocks of 14", n)
 		}
-		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "rmap_add", Space: SpaceHPA, Addr: uint64(sptep),
+		m.emit(Event{Kind: EvSet, MMU: spMMUName(sp), Func: "rmap_add", Space: SpaceHPA, Addr: uint64(sptep),
 			Level: sp.Role.Level(), Index: spteIndexOf(sptep), HasEntry: true, Table: uint64(sp.SPT),
 			Old: uint64(n - 1), New: uint64(n),
 			Text: fmt.Sprintf("rmap_add: the SPTE at HPA %s joins the level-%d rmap of GFN %s (pte_list_add; %s), "+
@@ -95,7 +95,7 @@ func (m *Machine) emitSPTEZap(sptep HPA, old uint64, fn, why string) {
 		return
 	}
 	level := m.sptepLevel(sptep)
-	m.emit(Event{Kind: EvZap, MMU: "root_mmu", Func: fn, Space: SpaceHPA, Addr: uint64(sptep), Level: level,
+	m.emit(Event{Kind: EvZap, MMU: m.spteMMUName(sptep), Func: fn, Space: SpaceHPA, Addr: uint64(sptep), Level: level,
 		Index: spteIndexOf(sptep), HasEntry: true, Old: old, New: ShadowNonPresentValue,
 		Table: uint64(sptep &^ pageMask), HPA: sptep, HasHPA: true, Size: 8,
 		Text: fmt.Sprintf("%s: the SPTE at HPA %s (%s, %s) becomes SHADOW_NONPRESENT_VALUE: %s.", fn, sptep,
@@ -114,7 +114,7 @@ func (m *Machine) spteWriteProtect(sptep HPA, why string) bool {
 	n := spte &^ (PTWritable | s.mmuWritable)
 	m.writeSPTE(sptep, n)
 	if !m.Quiet {
-		m.emit(Event{Kind: EvWrite, MMU: "root_mmu", Func: "spte_write_protect", Space: SpaceHPA, Addr: uint64(sptep),
+		m.emit(Event{Kind: EvWrite, MMU: m.spteMMUName(sptep), Func: "spte_write_protect", Space: SpaceHPA, Addr: uint64(sptep),
 			Level: m.sptepLevel(sptep), Index: spteIndexOf(sptep), HasEntry: true, Old: spte, New: n,
 			Table: uint64(sptep &^ pageMask), HPA: sptep, HasHPA: true, Size: 8,
 			Text: fmt.Sprintf("spte_write_protect: the SPTE at HPA %s loses W and MMU-writable (%s → %s): %s.",

@@ -122,8 +122,22 @@ type shadowState struct {
 	rmap map[rmapKey][]HPA
 }
 
-// ShadowEnabled reports whether the VM runs on shadow paging.
-func (m *Machine) ShadowEnabled() bool { return m.shadow != nil }
+// ShadowEnabled reports whether the VM runs on shadow paging: root_mmu
+// shadows the guest's own tables. The shadow MMU's state also exists under
+// EPT/NPT once KVM shadows an L1's nested tables (guest_mmu), which is not
+// shadow paging.
+func (m *Machine) ShadowEnabled() bool { return m.shadowPaging() }
+
+// shadowPaging reports that root_mmu is a shadow MMU (no EPT/NPT).
+func (m *Machine) shadowPaging() bool { return m.shadow != nil && m.tdp == nil }
+
+// newShadowState is the VM's shadow MMU state, empty: the hash, the page
+// list, write tracking, lpage_info and the reverse maps.
+func newShadowState(cfg ShadowConfig, maxPhyAddr int) *shadowState {
+	return &shadowState{cfg: cfg, masks: kvmMMUResetAllPTEMasks(maxPhyAddr),
+		pages: map[PFN]*KVMMMUPage{}, writeTrack: map[GFN]int{}, lpage: map[lpageKey]int{},
+		rmap: map[rmapKey][]HPA{}}
+}
 
 // EnableShadow turns shadow paging on (kvm_intel with ept=0, kvm_amd with
 // npt=0). It must come before the script runs and before the registers
@@ -144,9 +158,7 @@ func (m *Machine) EnableShadow(cfg ShadowConfig) error {
 	}
 	// KVM offers PKU to a guest only with TDP (kvm_set_cpu_caps).
 	m.Config.PKU = false
-	m.shadow = &shadowState{cfg: cfg, masks: kvmMMUResetAllPTEMasks(m.Config.MaxPhyAddr),
-		pages: map[PFN]*KVMMMUPage{}, writeTrack: map[GFN]int{}, lpage: map[lpageKey]int{},
-		rmap: map[rmapKey][]HPA{}}
+	m.shadow = newShadowState(cfg, m.Config.MaxPhyAddr)
 	m.reinitMMUs()
 	return nil
 }
@@ -155,6 +167,9 @@ func (m *Machine) EnableShadow(cfg ShadowConfig) error {
 // allocates pae_root with the vCPU (__kvm_mmu_create) and computes the
 // root role. The root itself is loaded at the first entry.
 func (m *Machine) shadowSetupVCPU(v *VCPU) error {
+	if !m.shadowPaging() {
+		return nil // nested shadow state under TDP: root_mmu is a TDP MMU
+	}
 	if v.Regs.CR4&CR4PKE != 0 {
 		return fmt.Errorf("CR4.PKE is set, but KVM offers protection keys only with EPT/NPT")
 	}

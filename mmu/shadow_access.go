@@ -37,7 +37,7 @@ func hwShadowPermissions(role CPURole) [16]uint8 {
 // pae_root at VM entry; every other level is a memory reference.
 func (m *Machine) shadowHWWalk(v *VCPU, gva GVA, acc uint64) *shadowHW {
 	h := &shadowHW{}
-	mmu := &v.RootMMU
+	mmu := v.ArchMMU()
 	table := mmu.Root
 	level := m.hwRootLevel(v)
 	if level == 3 {
@@ -118,7 +118,7 @@ func (m *Machine) hwFault(v *VCPU, gva GVA, h *shadowHW, acc, ec uint64, level i
 
 // shadowTableName names a table of KVM's for narration.
 func (m *Machine) shadowTableName(v *VCPU, table HPA) string {
-	mmu := &v.RootMMU
+	mmu := v.ArchMMU()
 	switch {
 	case m.shadow.spAt(table) != nil:
 		return spName(m.shadow.spAt(table))

@@ -31,7 +31,7 @@ func (m *Machine) doInvlpg(a *Invlpg) (Result, error) {
 	if mode != Paging4 && mode != Paging5 && uint64(a.GVA) > 0xffffffff {
 		return Result{}, fmt.Errorf("GVA %s does not fit in the 32-bit address space of %s", a.GVA, mode)
 	}
-	if m.shadow == nil {
+	if !m.shadowPaging() {
 		if !m.Quiet {
 			why := "the model has no TLB, so there is nothing to flush"
 			if m.tdp != nil {
@@ -67,19 +67,19 @@ func (m *Machine) kvmMMUInvlpg(v *VCPU, gva GVA) {
 				"(handle_invlpg → kvm_mmu_invlpg): the guest's TLB flush is KVM's cue to resync the shadow SPTE for "+
 				"that address. kvm_mmu_invalidate_addr flushes the hardware TLB entry and walks every root.", gva)})
 	}
-	m.kvmMMUInvalidateAddr(v, gva, v.RootMMU.Root)
+	m.kvmMMUInvalidateAddr(v, v.WalkMMU(), gva)
 }
 
-// kvmMMUInvalidateAddr is __kvm_mmu_invalidate_addr for one root: walk the
-// shadow tables for gva; in an unsync page, resync the SPTE on the path
-// (kvm_sync_spte, zapping it if it cannot be synced); stop where no unsync
-// child lies below.
-func (m *Machine) kvmMMUInvalidateAddr(v *VCPU, gva GVA, root HPA) {
-	if !v.RootMMU.RootValid || m.isDummyRoot(v) {
+// kvmMMUInvalidateAddr is __kvm_mmu_invalidate_addr for mmu's current
+// root: walk the shadow tables for gva; in an unsync page, resync the SPTE
+// on the path (kvm_sync_spte, zapping it if it cannot be synced); stop
+// where no unsync child lies below.
+func (m *Machine) kvmMMUInvalidateAddr(v *VCPU, mmu *MMU, gva GVA) {
+	if !mmu.RootValid || isDummyRoot(mmu) {
 		return
 	}
 	synced := 0
-	for it := m.shadowWalkInit(v, root, gva); it.ok(); it.next(m) {
+	for it := m.shadowWalkInit(v, mmu.Root, gva); it.ok(); it.next(m) {
 		sp := m.shadow.spAt(it.sptep)
 		if sp == nil {
 			break

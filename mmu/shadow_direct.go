@@ -10,7 +10,7 @@ import "fmt"
 // direct root page at KVM's root level, or, with a PAE root, four direct
 // level-2 pages in pae_root, one per GiB.
 func (m *Machine) mmuAllocDirectRoots(v *VCPU) error {
-	mmu := &v.RootMMU
+	mmu := v.ArchMMU()
 	mmu.RootPGD = 0 // ignored for direct MMUs
 	if level := mmu.RootRole.Level(); level >= 4 {
 		sp, err := m.mmuAllocRoot(v, 0, 0, level)
@@ -51,7 +51,7 @@ func (m *Machine) nonpagingPageFault(v *VCPU, gva GVA, ec, acc uint64) retPF {
 	if r := m.shadowFaultinPFN(v, f); r != retPFContinue {
 		return r
 	}
-	if root := m.shadow.spAt(v.RootMMU.Root); (root != nil && m.shadow.isObsoleteSP(root)) ||
+	if root := m.shadow.spAt(v.ArchMMU().Root); (root != nil && m.shadow.isObsoleteSP(root)) ||
 		(root == nil && (v.ReqFreeObsoleteRoots || v.ReqMMUReload)) {
 		return retPFRetry // is_page_fault_stale
 	}
@@ -63,7 +63,7 @@ func (m *Machine) nonpagingPageFault(v *VCPU, gva GVA, ec, acc uint64) retPF {
 // every right.
 func (m *Machine) directMap(v *VCPU, f *shadowFault) retPF {
 	m.shadowHugepageAdjust(v, f)
-	it := m.shadowWalkInit(v, v.RootMMU.Root, f.gva)
+	it := m.shadowWalkInit(v, v.ArchMMU().Root, f.gva)
 	baseGFN := f.gfn
 	for ; it.ok(); it.next(m) {
 		baseGFN = gfnRoundForLevel(f.gfn, it.level)

@@ -28,7 +28,7 @@ type shadowIter struct {
 // a PAE root, or special roots over a 32-bit or PAE guest, start at the
 // pae_root entry the GVA selects, one level down (0 if it is invalid).
 func (m *Machine) shadowWalkInit(v *VCPU, root HPA, addr GVA) shadowIter {
-	mmu := &v.RootMMU
+	mmu := v.ArchMMU()
 	it := shadowIter{addr: addr, shadowAddr: root, level: mmu.RootRole.Level()}
 	if it.level >= 4 && mmu.CPURole.Base.Level() < 4 && !mmu.RootRole.Direct() && m.shadow.spAt(root) == nil {
 		it.level = 3
@@ -86,7 +86,7 @@ func (m *Machine) kvmMMUPageFaultShadow(v *VCPU, gva GVA, ec, acc uint64) (retPF
 	var r retPF
 	var w *GuestWalker
 	var inj *Fault
-	if v.RootMMU.RootRole.Direct() {
+	if v.ArchMMU().RootRole.Direct() {
 		r = m.nonpagingPageFault(v, gva, ec, acc)
 	} else {
 		r, w, inj = m.fnamePageFault(v, gva, ec, acc)
@@ -101,7 +101,7 @@ func (m *Machine) kvmMMUPageFaultShadow(v *VCPU, gva GVA, ec, acc uint64) (retPF
 // an MMIO SPTE of the current memslot generation is emulated at once.
 func (m *Machine) handleMMIOPageFaultShadow(v *VCPU, gva GVA) retPF {
 	var leaf uint64
-	for it := m.shadowWalkInit(v, v.RootMMU.Root, gva); it.ok(); it.next(m) {
+	for it := m.shadowWalkInit(v, v.ArchMMU().Root, gva); it.ok(); it.next(m) {
 		leaf = m.readSPTE(it.sptep)
 	}
 	s := &m.shadow.masks
@@ -121,7 +121,7 @@ func (m *Machine) handleMMIOPageFaultShadow(v *VCPU, gva GVA) retPF {
 
 func (m *Machine) emitShadowMMIO(v *VCPU, gva GVA, text string) {
 	if !m.Quiet {
-		m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "handle_mmio_page_fault", Space: SpaceGVA,
+		m.emit(Event{Kind: EvCheck, MMU: v.ArchMMU().Name, Func: "handle_mmio_page_fault", Space: SpaceGVA,
 			Addr: uint64(gva), VCPU: v.ID, GVA: gva, Text: "handle_mmio_page_fault: " + text + "."})
 	}
 }
@@ -130,7 +130,7 @@ func (m *Machine) emitShadowMMIO(v *VCPU, gva GVA, text string) {
 // a guest page table writable, so it emulates the write itself.
 func (m *Machine) kvmMMUWriteProtectFault(v *VCPU, gva GVA) retPF {
 	if !m.Quiet {
-		m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "kvm_mmu_write_protect_fault", Space: SpaceGVA,
+		m.emit(Event{Kind: EvCheck, MMU: v.ArchMMU().Name, Func: "kvm_mmu_write_protect_fault", Space: SpaceGVA,
 			Addr: uint64(gva), VCPU: v.ID, GVA: gva,
 			Text: "kvm_mmu_write_protect_fault: RET_PF_WRITE_PROTECTED: the write goes to a guest page table that " +
 				"KVM keeps read-only, so KVM emulates the instruction (RET_PF_EMULATE) and sees what it writes."})
@@ -141,23 +141,23 @@ func (m *Machine) kvmMMUWriteProtectFault(v *VCPU, gva GVA) retPF {
 // fnamePageFault is FNAME(page_fault) (paging64_page_fault,
 // paging32_page_fault).
 func (m *Machine) fnamePageFault(v *VCPU, gva GVA, ec, acc uint64) (retPF, *GuestWalker, *Fault) {
-	mmu := v.WalkMMU()
+	mmu := v.ArchMMU()
 	mode := PagingMode(mmu.CPURole.Base.Level())
 	fn := formatFor(mode).prefix + "_page_fault"
 	if !m.Quiet {
-		m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: fn, Space: SpaceGVA, Addr: uint64(gva), VCPU: v.ID, GVA: gva,
-			Text: fmt.Sprintf("kvm_mmu_do_page_fault → %s (FNAME(page_fault)): KVM walks the guest's own tables in "+
-				"software (walk_addr_generic) to learn what the guest allows at GVA %s.", fn, gva)})
-	}
-	w := m.walkAddrGeneric(v, mmu, gva, acc, SlotTranslator{})
-	if w.Fault != nil {
-		if !m.Quiet {
-			m.emit(Event{Kind: EvFault, MMU: "root_mmu", Func: "kvm_inject_emulated_page_fault", Space: SpaceGVA,
-				Addr: uint64(gva), Old: w.Fault.ErrorCode, New: w.Fault.ErrorCode, VCPU: v.ID, GVA: gva,
-				Text: fmt.Sprintf("kvm_inject_emulated_page_fault: the guest's own tables do not allow the access, so "+
-					"the fault is the guest's: KVM injects #PF (error code %s, CR2 = %s) and resumes the guest in its "+
-					"page-fault handler.", hex(w.Fault.ErrorCode), gva)})
+		text := fmt.Sprintf("kvm_mmu_do_page_fault → %s (FNAME(page_fault)): KVM walks the guest's own tables in "+
+			"software (walk_addr_generic) to learn what the guest allows at GVA %s.", fn, gva)
+		if mmu == &v.GuestMMU {
+			text = fmt.Sprintf("kvm_mmu_do_page_fault → %s (FNAME(page_fault) on guest_mmu): KVM walks L1's nested "+
+				"table (%s %s, in L1 memory, read through the memslots) in software to learn what L1 allows at L2 "+
+				"GPA %s; every access it checks is a user access.", fn, pgdName(v, mmu), hex(v.Nested.NestedPGD), GPA(gva))
 		}
+		m.emit(Event{Kind: EvCheck, MMU: mmu.Name, Func: fn, Space: SpaceGVA, Addr: uint64(gva), VCPU: v.ID, GVA: gva,
+			Text: text})
+	}
+	w := m.guestMMUWalk(v, mmu, gva, acc)
+	if w.Fault != nil {
+		m.kvmInjectEmulatedPageFault(v, mmu, gva, w.Fault)
 		return retPFRetry, w, w.Fault
 	}
 	f := &shadowFault{gva: gva, user: acc&PFErrUser != 0}
@@ -174,11 +174,34 @@ func (m *Machine) fnamePageFault(v *VCPU, gva GVA, ec, acc uint64) (retPF, *Gues
 		return r, w, nil
 	}
 	access = m.cr0WPTrick(v, f, access)
-	if root := m.shadow.spAt(v.RootMMU.Root); (root != nil && m.shadow.isObsoleteSP(root)) ||
+	if root := m.shadow.spAt(v.ArchMMU().Root); (root != nil && m.shadow.isObsoleteSP(root)) ||
 		(root == nil && (v.ReqFreeObsoleteRoots || v.ReqMMUReload)) {
 		return retPFRetry, w, nil // is_page_fault_stale
 	}
 	return m.fnameFetch(v, f, w, access), w, nil
+}
+
+// kvmInjectEmulatedPageFault is kvm_inject_emulated_page_fault after
+// FNAME(page_fault)'s walk failed: the fault goes to the context that
+// walked (the walker marks a walk by arch.mmu other than walk_mmu as a
+// nested_page_fault): root_mmu injects #PF into the guest; guest_mmu
+// reflects the fault to L1 as a VM-exit (nested_svm_inject_npf_exit).
+func (m *Machine) kvmInjectEmulatedPageFault(v *VCPU, mmu *MMU, addr GVA, f *Fault) {
+	if mmu == &v.GuestMMU && v.vendor() != nil {
+		m.emitNested(v, EvCheck, "kvm_inject_emulated_page_fault", fmt.Sprintf("the walk was guest_mmu's, not "+
+			"walk_mmu's (nested_page_fault), so the fault goes to guest_mmu's inject_page_fault, %s. A present, "+
+			"non-reserved fault would first resync guest_mmu's SPTE for the address (kvm_mmu_invalidate_addr).",
+			mmu.Callbacks.InjectPageFault))
+		v.vendor().injectFault(m, v, f, GPA(addr))
+		return
+	}
+	if !m.Quiet {
+		m.emit(Event{Kind: EvFault, MMU: mmu.Name, Func: "kvm_inject_emulated_page_fault", Space: SpaceGVA,
+			Addr: uint64(addr), Old: f.ErrorCode, New: f.ErrorCode, VCPU: v.ID, GVA: addr,
+			Text: fmt.Sprintf("kvm_inject_emulated_page_fault: the guest's own tables do not allow the access, so "+
+				"the fault is the guest's: KVM injects #PF (error code %s, CR2 = %s) and resumes the guest in its "+
+				"page-fault handler.", hex(f.ErrorCode), addr)})
+	}
 }
 
 // pageFaultHandlePageTrack is page_fault_handle_page_track: a write to a
@@ -188,7 +211,7 @@ func (m *Machine) pageFaultHandlePageTrack(v *VCPU, f *shadowFault) bool {
 		return false
 	}
 	if !m.Quiet {
-		m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "page_fault_handle_page_track", Space: SpaceGPA,
+		m.emit(Event{Kind: EvCheck, MMU: v.ArchMMU().Name, Func: "page_fault_handle_page_track", Space: SpaceGPA,
 			Addr: uint64(f.gfn.GPA()), VCPU: v.ID, GVA: f.gva,
 			Text: fmt.Sprintf("page_fault_handle_page_track: the guest writes GFN %s, which is write-tracked: it holds "+
 				"an upper-level guest page table that KVM shadows. No mapping can fix this: RET_PF_WRITE_PROTECTED.",
@@ -201,7 +224,7 @@ func (m *Machine) pageFaultHandlePageTrack(v *VCPU, f *shadowFault) bool {
 // the faulting GVA's shadow path are in use, so their write-flooding counts
 // start again.
 func (m *Machine) shadowPageTableClearFlood(v *VCPU, gva GVA) {
-	for it := m.shadowWalkInit(v, v.RootMMU.Root, gva); it.ok(); it.next(m) {
+	for it := m.shadowWalkInit(v, v.ArchMMU().Root, gva); it.ok(); it.next(m) {
 		m.clearSPWriteFloodingCount(it.sptep)
 	}
 }
@@ -226,7 +249,7 @@ func (m *Machine) shadowFaultinPFN(v *VCPU, f *shadowFault) retPF {
 			} else {
 				text += "MMIO caching is off (MAXPHYADDR leaves no reserved bit), so KVM emulates at once."
 			}
-			m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "kvm_handle_noslot_fault", Space: SpaceGPA,
+			m.emit(Event{Kind: EvCheck, MMU: v.ArchMMU().Name, Func: "kvm_handle_noslot_fault", Space: SpaceGPA,
 				Addr: uint64(f.gfn.GPA()), VCPU: v.ID, GVA: f.gva, Text: text})
 		}
 		if !caching {
@@ -244,7 +267,7 @@ func (m *Machine) shadowFaultinPFN(v *VCPU, f *shadowFault) retPF {
 // accesses still fault; with SMEP also not executable, since the page
 // now looks like a supervisor page.
 func (m *Machine) cr0WPTrick(v *VCPU, f *shadowFault, access int) int {
-	mmu := v.WalkMMU()
+	mmu := v.ArchMMU()
 	if !f.write || access&AccWrite != 0 || mmu.CPURole.Base.CR0WP() || f.user || f.slot == nil {
 		return access
 	}
@@ -261,7 +284,7 @@ func (m *Machine) cr0WPTrick(v *VCPU, f *shadowFault, access int) int {
 		case smep:
 			more = ", and not executable (with SMEP on, KVM clears X on every page it converts this way)"
 		}
-		m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: formatFor(PagingMode(mmu.CPURole.Base.Level())).prefix + "_page_fault",
+		m.emit(Event{Kind: EvCheck, MMU: mmu.Name, Func: formatFor(PagingMode(mmu.CPURole.Base.Level())).prefix + "_page_fault",
 			Space: SpaceGVA, Addr: uint64(f.gva), VCPU: v.ID, GVA: f.gva,
 			Text: fmt.Sprintf("CR0.WP=0: the guest's kernel may write this read-only page, but the processor runs the "+
 				"shadow tables with CR0.WP=1. So KVM maps it writable and supervisor-only (a user access will fault "+

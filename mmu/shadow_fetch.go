@@ -22,7 +22,7 @@ func guestTopTableLevel(mode PagingMode) int {
 // that KVM maps with smaller pages, direct pages cover it
 // (kvm_mmu_hugepage_adjust chose the level). Then mmu_set_spte.
 func (m *Machine) fnameFetch(v *VCPU, f *shadowFault, w *GuestWalker, access int) retPF {
-	mmu := &v.RootMMU
+	mmu := v.ArchMMU()
 	mode := PagingMode(mmu.CPURole.Base.Level())
 	if m.gpteChanged(w, guestTopTableLevel(mode)) {
 		return retPFRetry
@@ -30,7 +30,7 @@ func (m *Machine) fnameFetch(v *VCPU, f *shadowFault, w *GuestWalker, access int
 	if !mmu.RootValid {
 		return retPFRetry
 	}
-	if m.isDummyRoot(v) {
+	if isDummyRoot(mmu) {
 		v.ReqFreeObsoleteRoots = true
 		return retPFRetry
 	}
@@ -162,10 +162,10 @@ func (m *Machine) shadowHugepageAdjust(v *VCPU, f *shadowFault) {
 		why = fmt.Sprintf("the %s page lies in memslot %d and the host maps it alike", levelPageName(level), f.slot.ID)
 	}
 	if !m.Quiet {
-		m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "kvm_mmu_hugepage_adjust", Space: SpaceGPA,
+		m.emit(Event{Kind: EvCheck, MMU: v.ArchMMU().Name, Func: "kvm_mmu_hugepage_adjust", Space: SpaceGPA,
 			Addr: uint64(f.gfn.GPA()), Level: f.goalLevel, VCPU: v.ID, GVA: f.gva,
 			Text: fmt.Sprintf("kvm_mmu_hugepage_adjust: the guest maps a %s page; KVM maps it with %s SPTEs: %s.",
-				sizeString(LevelPageSize(PagingMode(v.WalkMMU().CPURole.Base.Level()), f.maxLevel)),
+				sizeString(LevelPageSize(PagingMode(v.ArchMMU().CPURole.Base.Level()), f.maxLevel)),
 				levelPageName(f.goalLevel), why)})
 	}
 }
@@ -180,7 +180,7 @@ func (m *Machine) emitShadowStep(v *VCPU, it shadowIter, child *KVMMMUPage, what
 	if child != nil {
 		name = spName(child)
 	}
-	m.emit(Event{Kind: EvRead, MMU: "root_mmu", Func: "fetch", Space: SpaceHPA, Addr: uint64(it.sptep),
+	m.emit(Event{Kind: EvRead, MMU: v.ArchMMU().Name, Func: "fetch", Space: SpaceHPA, Addr: uint64(it.sptep),
 		Level: it.level, Index: it.index, HasEntry: true, Old: spte, New: spte, VCPU: v.ID, GVA: it.addr,
 		Table: uint64(it.shadowAddr), HPA: it.sptep, HasHPA: true, Size: 8,
 		Text: fmt.Sprintf("FNAME(fetch): the level-%d SPTE at HPA %s (index %d) points to %s: %s.", it.level,

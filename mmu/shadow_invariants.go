@@ -243,10 +243,12 @@ func (c *invChecker) checkRootCounts(pages []*KVMMMUPage) {
 // that would free it (the posted patch of seed 004 leaves such roots).
 func (c *invChecker) checkPrevRoots() {
 	for _, v := range c.m.VCPUs {
-		for i, r := range v.RootMMU.PrevRoots {
-			if r.Valid && c.s.spAt(r.HPA) == nil {
-				c.failf("vCPU %d prev_roots[%d] (CR3 %s) points at HPA %s, which is not a shadow page (freed)",
-					v.ID, i, hex(r.PGD), r.HPA)
+		for _, mmu := range c.m.shadowMMUs(v) {
+			for i, r := range mmu.PrevRoots {
+				if r.Valid && c.s.spAt(r.HPA) == nil {
+					c.failf("vCPU %d %s prev_roots[%d] (%s %s) points at HPA %s, which is not a shadow page (freed)",
+						v.ID, mmuWho(mmu), i, pgdName(v, mmu), hex(r.PGD), r.HPA)
+				}
 			}
 		}
 	}
@@ -255,28 +257,35 @@ func (c *invChecker) checkPrevRoots() {
 		if o.Prev >= 0 {
 			where = fmt.Sprintf("prev_roots[%d]", o.Prev)
 		}
+		if o.MMU != "root_mmu" {
+			where = o.MMU + "'s " + strings.TrimPrefix(where, "its ")
+		}
 		c.failf("vCPU %d keeps an obsolete root in %s (CR3 %s, HPA %s) with no request pending to free it: "+
 			"the zapped page stays allocated (the bug of seed 004 as posted, fixed by cf4a8693d97a)",
 			o.VCPU, where, hex(o.PGD), o.Root)
 	}
 }
 
-// rootHolds lists the pages a vCPU holds as roots: the current root (or
-// the pages under pae_root) and the cached ones in prev_roots.
+// rootHolds lists the pages a vCPU holds as roots, in each context with
+// shadow roots: the current root (or the pages under pae_root) and the
+// cached ones in prev_roots.
 func (m *Machine) rootHolds(v *VCPU) []*KVMMMUPage {
 	var out []*KVMMMUPage
-	for _, r := range v.RootMMU.PrevRoots {
-		if sp := m.shadow.spAt(r.HPA); r.Valid && sp != nil {
-			out = append(out, sp)
+	for _, mmu := range m.shadowMMUs(v) {
+		for _, r := range mmu.PrevRoots {
+			if sp := m.shadow.spAt(r.HPA); r.Valid && sp != nil {
+				out = append(out, sp)
+			}
 		}
+		out = append(out, m.currentRootHolds(mmu)...)
 	}
-	return append(out, m.currentRootHolds(v)...)
+	return out
 }
 
-// currentRootHolds lists the pages a vCPU holds through its current root.
-func (m *Machine) currentRootHolds(v *VCPU) []*KVMMMUPage {
-	mmu := &v.RootMMU
-	if !mmu.RootValid || m.isDummyRoot(v) {
+// currentRootHolds lists the pages a context holds through its current
+// root.
+func (m *Machine) currentRootHolds(mmu *MMU) []*KVMMMUPage {
+	if !mmu.RootValid || isDummyRoot(mmu) {
 		return nil
 	}
 	if sp := m.shadow.spAt(mmu.Root); sp != nil {
@@ -338,15 +347,16 @@ func sameCounts[K comparable](a, b map[K]int) bool {
 // checkSpecialRoots checks that the special roots link pml5_root →
 // pml4_root → pae_root through entry 0 alone.
 func (c *invChecker) checkSpecialRoots(v *VCPU) {
-	mmu := &v.RootMMU
-	for _, l := range []struct{ table, next HPA }{{mmu.PML5Root, mmu.PML4Root}, {mmu.PML4Root, mmu.PAERoot}} {
-		if l.table == 0 {
-			continue
-		}
-		for i := 0; i < 512; i++ {
-			e := c.m.readSPTE(l.table + HPA(8*i))
-			if (i == 0 && e != 0 && HPA(e&eptAddrMask) != l.next) || (i > 0 && e != 0) {
-				c.failf("vCPU %d: special root %s entry %d is %s", v.ID, l.table, i, hex(e))
+	for _, mmu := range c.m.shadowMMUs(v) {
+		for _, l := range []struct{ table, next HPA }{{mmu.PML5Root, mmu.PML4Root}, {mmu.PML4Root, mmu.PAERoot}} {
+			if l.table == 0 {
+				continue
+			}
+			for i := 0; i < 512; i++ {
+				e := c.m.readSPTE(l.table + HPA(8*i))
+				if (i == 0 && e != 0 && HPA(e&eptAddrMask) != l.next) || (i > 0 && e != 0) {
+					c.failf("vCPU %d: %sspecial root %s entry %d is %s", v.ID, mmuWhoPrefix(mmu), l.table, i, hex(e))
+				}
 			}
 		}
 	}
@@ -388,22 +398,31 @@ func (m *Machine) ShadowCensus() string {
 		s += " (" + strings.Join(levels, ", ") + ")"
 	}
 	s += fmt.Sprintf(": %d held as roots, %d passthrough, %d direct, %d unsync, %d invalid", roots, pass, direct, unsync, invalid)
-	var special []string
 	v := m.VCPUs[0]
-	paeInUse := false
-	for i := 0; i < 4 && v.RootMMU.PAERoot != 0; i++ {
-		paeInUse = paeInUse || m.readSPTE(v.RootMMU.PAERoot+HPA(8*i))&PTPresent != 0
+	for _, mmu := range m.shadowMMUs(v) {
+		if special := m.specialRootsInUse(mmu); len(special) > 0 {
+			s += "; vCPU 0" + map[bool]string{true: "", false: "'s " + mmu.Name}[mmu == &v.RootMMU] + " also has " +
+				strings.Join(special, ", ") + " (not shadow pages)"
+		}
 	}
+	return s
+}
+
+// specialRootsInUse names a context's special roots that exist, and
+// pae_root when one of its entries is in use.
+func (m *Machine) specialRootsInUse(mmu *MMU) []string {
+	paeInUse := false
+	for i := 0; i < 4 && mmu.PAERoot != 0; i++ {
+		paeInUse = paeInUse || m.readSPTE(mmu.PAERoot+HPA(8*i))&PTPresent != 0
+	}
+	var special []string
 	for _, r := range []struct {
 		inUse bool
 		name  string
-	}{{v.RootMMU.PML5Root != 0, "pml5_root"}, {v.RootMMU.PML4Root != 0, "pml4_root"}, {paeInUse, "pae_root"}} {
+	}{{mmu.PML5Root != 0, "pml5_root"}, {mmu.PML4Root != 0, "pml4_root"}, {paeInUse, "pae_root"}} {
 		if r.inUse {
 			special = append(special, r.name)
 		}
 	}
-	if len(special) > 0 {
-		s += "; vCPU 0 also has " + strings.Join(special, ", ") + " (not shadow pages)"
-	}
-	return s
+	return special
 }

@@ -54,13 +54,20 @@ func (m *Machine) guestTranslation(v *VCPU, gva GVA) guestXlat {
 	return x
 }
 
-// checkTranslations enumerates the leaves reachable from v's root.
+// checkTranslations enumerates the leaves reachable from v's roots: under
+// shadow paging root_mmu's, checked against the guest's tables; under
+// nested TDP guest_mmu's, checked against L1's nested tables
+// (checkNestedTranslations).
 func (c *invChecker) checkTranslations(v *VCPU) {
-	mmu := &v.RootMMU
-	if !mmu.RootValid || c.m.isDummyRoot(v) {
+	if c.m.tdp != nil {
+		c.checkNestedTranslations(v)
 		return
 	}
-	level := c.m.hwRootLevel(v)
+	mmu := &v.RootMMU
+	if !mmu.RootValid || isDummyRoot(mmu) {
+		return
+	}
+	level := mmu.RootRole.Level()
 	if level != 3 {
 		c.walkTable(v, mmu.Root, level, level, 0, false)
 		return

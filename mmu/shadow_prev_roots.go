@@ -64,7 +64,8 @@ func (m *Machine) RootStats() (RootStats, bool) {
 // zapped or is of an old generation.
 type ObsoleteRootHeld struct {
 	VCPU int
-	Prev int // the prev_roots index, or -1 for the current root
+	MMU  string // the context holding it: root_mmu, or guest_mmu (nested)
+	Prev int    // the prev_roots index, or -1 for the current root
 	Root HPA
 	PGD  uint64
 }
@@ -81,13 +82,14 @@ func (m *Machine) ObsoleteRootsHeld() []ObsoleteRootHeld {
 		if v.ReqFreeObsoleteRoots || v.ReqMMUReload {
 			continue
 		}
-		mmu := &v.RootMMU
-		if sp := m.shadow.spAt(mmu.Root); mmu.RootValid && sp != nil && m.shadow.isObsoleteSP(sp) {
-			out = append(out, ObsoleteRootHeld{VCPU: v.ID, Prev: -1, Root: mmu.Root, PGD: mmu.RootPGD})
-		}
-		for i, r := range mmu.PrevRoots {
-			if sp := m.shadow.spAt(r.HPA); r.Valid && sp != nil && m.shadow.isObsoleteSP(sp) {
-				out = append(out, ObsoleteRootHeld{VCPU: v.ID, Prev: i, Root: r.HPA, PGD: r.PGD})
+		for _, mmu := range m.shadowMMUs(v) {
+			if sp := m.shadow.spAt(mmu.Root); mmu.RootValid && sp != nil && m.shadow.isObsoleteSP(sp) {
+				out = append(out, ObsoleteRootHeld{VCPU: v.ID, MMU: mmu.Name, Prev: -1, Root: mmu.Root, PGD: mmu.RootPGD})
+			}
+			for i, r := range mmu.PrevRoots {
+				if sp := m.shadow.spAt(r.HPA); r.Valid && sp != nil && m.shadow.isObsoleteSP(sp) {
+					out = append(out, ObsoleteRootHeld{VCPU: v.ID, MMU: mmu.Name, Prev: i, Root: r.HPA, PGD: r.PGD})
+				}
 			}
 		}
 	}
@@ -119,14 +121,14 @@ func setCurrentRoot(mmu *MMU, r RootInfo) {
 }
 
 // describePrevRoots is prev_roots for the trace, MRU first.
-func (m *Machine) describePrevRoots(mmu *MMU) string {
+func (m *Machine) describePrevRoots(v *VCPU, mmu *MMU) string {
 	var parts []string
 	for i, r := range mmu.PrevRoots {
 		if !r.Valid {
 			parts = append(parts, fmt.Sprintf("[%d] empty", i))
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("[%d] CR3 %s → HPA %s", i, hex(r.PGD), r.HPA))
+		parts = append(parts, fmt.Sprintf("[%d] %s %s → HPA %s", i, pgdName(v, mmu), hex(r.PGD), r.HPA))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -136,8 +138,7 @@ func (m *Machine) describePrevRoots(mmu *MMU) string {
 // the old current becomes prev_roots[0] and the list shifts down, most
 // recently used first) until one is usable. When none is, the entry left
 // in the current slot is the least recently used, and it is freed.
-func (m *Machine) cachedRootFindAndKeepCurrent(v *VCPU, pgd uint64) bool {
-	mmu := &v.RootMMU
+func (m *Machine) cachedRootFindAndKeepCurrent(v *VCPU, mmu *MMU, pgd uint64) bool {
 	if m.isRootUsable(currentRoot(mmu), pgd, mmu.RootRole) {
 		return true
 	}
@@ -147,10 +148,10 @@ func (m *Machine) cachedRootFindAndKeepCurrent(v *VCPU, pgd uint64) bool {
 		setCurrentRoot(mmu, mmu.PrevRoots[i])
 		mmu.PrevRoots[i] = cur
 		if m.isRootUsable(currentRoot(mmu), pgd, mmu.RootRole) {
-			m.emitRootCache(v, fmt.Sprintf("cached_root_find_and_keep_current: prev_roots[%d] shadows CR3 %s with "+
-				"the current role (is_root_usable): it becomes the current root at HPA %s, and the root of CR3 %s "+
-				"moves into prev_roots, most recent first: %s.", i, hex(pgd), mmu.Root, hex(old.PGD),
-				m.describePrevRoots(mmu)))
+			m.emitRootCache(v, mmu, fmt.Sprintf("cached_root_find_and_keep_current: prev_roots[%d] shadows %s %s "+
+				"with the current role (is_root_usable): it becomes the current root at HPA %s, and the root of %s %s "+
+				"moves into prev_roots, most recent first: %s.", i, pgdName(v, mmu), hex(pgd), mmu.Root,
+				pgdName(v, mmu), hex(old.PGD), m.describePrevRoots(v, mmu)))
 			return true
 		}
 	}
@@ -158,12 +159,13 @@ func (m *Machine) cachedRootFindAndKeepCurrent(v *VCPU, pgd uint64) bool {
 	if lru.Valid {
 		m.shadow.stats.Evicted++
 	}
-	m.emitRootCache(v, fmt.Sprintf("cached_root_find_and_keep_current: no cached root shadows CR3 %s. The root of "+
-		"CR3 %s is kept in prev_roots (%s); the least recently used entry falls out: %s.", hex(pgd), hex(old.PGD),
-		m.describePrevRoots(mmu), map[bool]string{true: fmt.Sprintf("the root of CR3 %s at HPA %s is freed",
-			hex(lru.PGD), lru.HPA), false: "it was empty"}[lru.Valid]))
+	p := pgdName(v, mmu)
+	m.emitRootCache(v, mmu, fmt.Sprintf("cached_root_find_and_keep_current: no cached root shadows %s %s. The root "+
+		"of %s %s is kept in prev_roots (%s); the least recently used entry falls out: %s.", p, hex(pgd), p,
+		hex(old.PGD), m.describePrevRoots(v, mmu), map[bool]string{true: fmt.Sprintf("the root of %s %s at HPA %s is "+
+			"freed", p, hex(lru.PGD), lru.HPA), false: "it was empty"}[lru.Valid]))
 	if lru.Valid {
-		m.kvmMMUFreeRootsShadow(v, "fast_pgd_switch: the swaps left the least recently used root in the current slot and it is not usable")
+		m.kvmMMUFreeRootsShadow(v, mmu, "fast_pgd_switch: the swaps left the least recently used root in the current slot and it is not usable")
 	} else {
 		setCurrentRoot(mmu, RootInfo{})
 	}
@@ -174,8 +176,7 @@ func (m *Machine) cachedRootFindAndKeepCurrent(v *VCPU, pgd uint64) bool {
 // no current root (it was freed, or never loaded), a usable cached one
 // becomes current, the entries after it move up one slot, and the last
 // slot (the LRU) is left empty.
-func (m *Machine) cachedRootFindWithoutCurrent(v *VCPU, pgd uint64) bool {
-	mmu := &v.RootMMU
+func (m *Machine) cachedRootFindWithoutCurrent(v *VCPU, mmu *MMU, pgd uint64) bool {
 	for i := range mmu.PrevRoots {
 		if !m.isRootUsable(mmu.PrevRoots[i], pgd, mmu.RootRole) {
 			continue
@@ -185,28 +186,28 @@ func (m *Machine) cachedRootFindWithoutCurrent(v *VCPU, pgd uint64) bool {
 			mmu.PrevRoots[i] = mmu.PrevRoots[i+1]
 		}
 		mmu.PrevRoots[KVMMMUNumPrevRoots-1] = RootInfo{}
-		m.emitRootCache(v, fmt.Sprintf("cached_root_find_without_current: a cached root shadows CR3 %s: it becomes "+
-			"the current root at HPA %s; prev_roots: %s.", hex(pgd), mmu.Root, m.describePrevRoots(mmu)))
+		m.emitRootCache(v, mmu, fmt.Sprintf("cached_root_find_without_current: a cached root shadows %s %s: it "+
+			"becomes the current root at HPA %s; prev_roots: %s.", pgdName(v, mmu), hex(pgd), mmu.Root,
+			m.describePrevRoots(v, mmu)))
 		return true
 	}
 	return false
 }
 
 // emitRootCache records a step of the root cache.
-func (m *Machine) emitRootCache(v *VCPU, text string) {
+func (m *Machine) emitRootCache(v *VCPU, mmu *MMU, text string) {
 	if m.Quiet {
 		return
 	}
 	fn, _, _ := strings.Cut(text, ":")
-	m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: fn, Space: SpaceHPA, Addr: uint64(v.RootMMU.Root), VCPU: v.ID,
+	m.emit(Event{Kind: EvSet, MMU: mmu.Name, Func: fn, Space: SpaceHPA, Addr: uint64(mmu.Root), VCPU: v.ID,
 		Text: text})
 }
 
 // freePrevRoot drops prev_roots[i] as kvm_mmu_free_roots does for
 // KVM_MMU_ROOT_PREVIOUS(i): one holder less (mmu_free_root_page), the
 // entry emptied.
-func (m *Machine) freePrevRoot(v *VCPU, i int, why string, invalid *[]*KVMMMUPage) {
-	mmu := &v.RootMMU
+func (m *Machine) freePrevRoot(v *VCPU, mmu *MMU, i int, why string, invalid *[]*KVMMMUPage) {
 	r := mmu.PrevRoots[i]
 	if !r.Valid {
 		return
@@ -214,9 +215,10 @@ func (m *Machine) freePrevRoot(v *VCPU, i int, why string, invalid *[]*KVMMMUPag
 	mmu.PrevRoots[i] = RootInfo{}
 	m.shadow.stats.Freed++
 	if !m.Quiet {
-		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_free_roots", Space: SpaceHPA, Addr: uint64(r.HPA),
+		m.emit(Event{Kind: EvSet, MMU: mmu.Name, Func: "kvm_mmu_free_roots", Space: SpaceHPA, Addr: uint64(r.HPA),
 			VCPU: v.ID, Text: fmt.Sprintf("kvm_mmu_free_roots(KVM_MMU_ROOT_PREVIOUS(%d)): %s, so vCPU %d lets go of "+
-				"the cached root of CR3 %s at HPA %s; prev_roots[%d] becomes empty.", i, why, v.ID, hex(r.PGD), r.HPA, i)})
+				"the cached root of %s %s at HPA %s; prev_roots[%d] becomes empty.", i, why, v.ID, pgdName(v, mmu),
+				hex(r.PGD), r.HPA, i)})
 	}
 	if sp := m.shadow.spAt(r.HPA); sp != nil {
 		m.mmuFreeRootPage(v, sp, invalid)
@@ -225,21 +227,32 @@ func (m *Machine) freePrevRoot(v *VCPU, i int, why string, invalid *[]*KVMMMUPag
 
 // kvmMMUFreePrevRoots frees the cached roots whose bit is set in mask
 // (bit i for prev_roots[i]).
-func (m *Machine) kvmMMUFreePrevRoots(v *VCPU, mask uint, why string) {
+func (m *Machine) kvmMMUFreePrevRoots(v *VCPU, mmu *MMU, mask uint, why string) {
 	var invalid []*KVMMMUPage
-	for i := range v.RootMMU.PrevRoots {
+	for i := range mmu.PrevRoots {
 		if mask&(1<<i) != 0 {
-			m.freePrevRoot(v, i, why, &invalid)
+			m.freePrevRoot(v, mmu, i, why, &invalid)
 		}
 	}
 	m.kvmMMUCommitZapPage(invalid)
 }
 
-// kvmMMUUnloadShadow is kvm_mmu_unload: every root goes, current and
-// cached (KVM_MMU_ROOTS_ALL).
+// kvmMMUUnloadShadow is kvm_mmu_unload: every root of root_mmu and
+// guest_mmu goes, current and cached (KVM_MMU_ROOTS_ALL). Under TDP,
+// root_mmu's root is a TDP root, which only loses the vCPU's reference;
+// guest_mmu holds shadow roots only while KVM shadows an L1's nested
+// tables.
 func (m *Machine) kvmMMUUnloadShadow(v *VCPU, why string) {
-	m.kvmMMUFreePrevRoots(v, 1<<KVMMMUNumPrevRoots-1, why)
-	m.kvmMMUFreeRootsShadow(v, why)
+	if m.tdp != nil {
+		if root := m.rootOf(v); root != nil {
+			m.kvmTDPMMUPutRoot(v, root, why)
+		}
+		v.RootMMU.RootValid = false
+	}
+	for _, mmu := range m.shadowMMUs(v) {
+		m.kvmMMUFreePrevRoots(v, mmu, 1<<KVMMMUNumPrevRoots-1, why)
+		m.kvmMMUFreeRootsShadow(v, mmu, why)
+	}
 }
 
 // requestFreeObsoleteRoots asks every vCPU to drop the roots a zap made
@@ -278,18 +291,19 @@ func (m *Machine) isObsoleteRoot(r RootInfo) bool {
 // rebuilds the current one.
 func (m *Machine) kvmMMUReloadRequest(v *VCPU) {
 	v.ReqMMUReload = false
-	mmu := &v.RootMMU
 	n := 0
-	if mmu.RootValid {
-		n++
-	}
-	for _, r := range mmu.PrevRoots {
-		if r.Valid {
+	for _, mmu := range m.shadowMMUs(v) {
+		if mmu.RootValid {
 			n++
+		}
+		for _, r := range mmu.PrevRoots {
+			if r.Valid {
+				n++
+			}
 		}
 	}
 	if !m.Quiet {
-		m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "kvm_mmu_unload", VCPU: v.ID,
+		m.emit(Event{Kind: EvCheck, MMU: v.ArchMMU().Name, Func: "kvm_mmu_unload", VCPU: v.ID,
 			Text: fmt.Sprintf("KVM_REQ_MMU_RELOAD (the kernels before seed 004): vCPU %d cannot tell which root was "+
 				"zapped, so kvm_mmu_unload frees all %d of its roots, the current one and every prev_roots entry, "+
 				"obsolete or not; the current root is rebuilt before entry and the cache starts empty.", v.ID, n)})

@@ -15,11 +15,12 @@ import (
 
 // isDummyRoot is kvm_mmu_is_dummy_root: the root KVM uses when the guest's
 // CR3 is outside every memslot (the zero page, HPA 0 here).
-func (m *Machine) isDummyRoot(v *VCPU) bool { return v.RootMMU.RootValid && v.RootMMU.Root == 0 }
+func isDummyRoot(mmu *MMU) bool { return mmu.RootValid && mmu.Root == 0 }
 
-// kvmMMUReloadShadow is kvm_mmu_reload: load a root if there is none.
+// kvmMMUReloadShadow is kvm_mmu_reload: load a root into arch.mmu if it
+// has none.
 func (m *Machine) kvmMMUReloadShadow(v *VCPU) error {
-	if v.RootMMU.RootValid {
+	if v.ArchMMU().RootValid {
 		return nil
 	}
 	return m.kvmMMULoadShadow(v)
@@ -29,7 +30,7 @@ func (m *Machine) kvmMMUReloadShadow(v *VCPU) error {
 // roots, a sync of what is unsync under them, and the hardware pointed at
 // the root (kvm_mmu_load_pgd).
 func (m *Machine) kvmMMULoadShadow(v *VCPU) error {
-	mmu := &v.RootMMU
+	mmu := v.ArchMMU()
 	if err := m.mmuAllocSpecialRoots(v); err != nil {
 		return err
 	}
@@ -42,7 +43,9 @@ func (m *Machine) kvmMMULoadShadow(v *VCPU) error {
 	}
 	m.shadow.stats.Loads++
 	m.kvmMMUSyncRoots(v)
-	if !m.Quiet {
+	if mmu != &v.RootMMU {
+		m.emitLoadNestedPGD(v, mmu)
+	} else if !m.Quiet {
 		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_load_pgd", Space: SpaceHPA, Addr: uint64(mmu.Root),
 			VCPU: v.ID, Text: fmt.Sprintf("kvm_mmu_load_pgd: while the guest runs, the processor's CR3 is KVM's root "+
 				"at HPA %s (vmx_load_mmu_pgd), not the guest's CR3 %s; the processor walks %d shadow levels.",
@@ -54,22 +57,24 @@ func (m *Machine) kvmMMULoadShadow(v *VCPU) error {
 // hwRootLevel is how many levels the processor walks from the root: the
 // root role's level (PAE's three for a PAE root, whose PDPTEs are loaded
 // into registers).
-func (m *Machine) hwRootLevel(v *VCPU) int { return v.RootMMU.RootRole.Level() }
+func (m *Machine) hwRootLevel(v *VCPU) int { return v.ArchMMU().RootRole.Level() }
 
 // mmuAllocSpecialRoots is mmu_alloc_special_roots: a 32-bit or PAE guest
 // under a 4- or 5-level root needs pml4_root (and pml5_root), allocated on
-// demand and kept with the vCPU. Only the merged variant has them.
+// demand and kept with the vCPU. Only the merged variant has them. Under
+// TDP the vCPU has no pae_root yet (__kvm_mmu_create skips it when the
+// TDP level is above 3), so it is allocated here with the others.
 func (m *Machine) mmuAllocSpecialRoots(v *VCPU) error {
-	mmu := &v.RootMMU
+	mmu := v.ArchMMU()
 	if m.shadow.cfg.Variant != ShadowMerged || mmu.RootRole.Direct() || mmu.CPURole.Base.Level() >= 4 ||
 		mmu.RootRole.Level() < 4 {
 		return nil
 	}
 	need5 := mmu.RootRole.Level() > 4
-	if mmu.PML4Root != 0 && (!need5 || mmu.PML5Root != 0) {
+	if mmu.PAERoot != 0 && mmu.PML4Root != 0 && (!need5 || mmu.PML5Root != 0) {
 		return nil
 	}
-	for _, r := range []*HPA{&mmu.PML4Root, &mmu.PML5Root} {
+	for _, r := range []*HPA{&mmu.PAERoot, &mmu.PML4Root, &mmu.PML5Root} {
 		if *r != 0 || (r == &mmu.PML5Root && !need5) {
 			continue
 		}
@@ -80,25 +85,42 @@ func (m *Machine) mmuAllocSpecialRoots(v *VCPU) error {
 		*r = pfn.HPA()
 		if !m.Quiet {
 			name, level := "pml4_root", 4
-			if r == &mmu.PML5Root {
+			switch r {
+			case &mmu.PML5Root:
 				name, level = "pml5_root", 5
+			case &mmu.PAERoot:
+				name, level = "pae_root", 3
 			}
-			m.emit(Event{Kind: EvAlloc, MMU: "root_mmu", Func: "mmu_alloc_special_roots", Space: SpaceHPA,
+			m.emit(Event{Kind: EvAlloc, MMU: mmu.Name, Func: "mmu_alloc_special_roots", Space: SpaceHPA,
 				Addr: uint64(*r), Level: level, VCPU: v.ID, Table: uint64(*r),
-				Text: fmt.Sprintf("mmu_alloc_special_roots: the guest's tables have %d levels but KVM's root has %d, "+
-					"so KVM takes a zeroed page for %s at HPA %s. It is not a shadow page: no role, no hash entry, "+
-					"no root_count; only entry 0 will be used. (In KVM this happens when it shadows a 32-bit or PAE "+
-					"L1's nested NPT on a %d-level host.)", mmu.CPURole.Base.Level(), mmu.RootRole.Level(), name, *r,
-					mmu.RootRole.Level())})
+				Text: specialRootText(mmu, name, *r)})
 		}
 	}
 	return nil
 }
 
+// specialRootText narrates the allocation of one special root page.
+func specialRootText(mmu *MMU, name string, at HPA) string {
+	what := "only entry 0 will be used"
+	if name == "pae_root" {
+		what = "its four entries will point to level-2 shadow pages"
+	}
+	if mmu.Name == "guest_mmu" {
+		return fmt.Sprintf("mmu_alloc_special_roots: L1's NPT12 has %d levels but NPT02 must have the host's %d, so "+
+			"KVM takes a zeroed page for %s at HPA %s, on demand the first time (a 32-bit or PAE L1 hypervisor is "+
+			"rare). It is not a shadow page: no role, no hash entry, no root_count; %s.", mmu.CPURole.Base.Level(),
+			mmu.RootRole.Level(), name, at, what)
+	}
+	return fmt.Sprintf("mmu_alloc_special_roots: the guest's tables have %d levels but KVM's root has %d, so KVM "+
+		"takes a zeroed page for %s at HPA %s. It is not a shadow page: no role, no hash entry, no root_count; only "+
+		"entry 0 will be used. (In KVM this happens when it shadows a 32-bit or PAE L1's nested NPT on a %d-level "+
+		"host.)", mmu.CPURole.Base.Level(), mmu.RootRole.Level(), name, at, mmu.RootRole.Level())
+}
+
 // mmuAllocRoot is mmu_alloc_root: the shadow page for gfn with root_role
 // at level and quadrant, with one more holder (root_count).
 func (m *Machine) mmuAllocRoot(v *VCPU, gfn GFN, quadrant, level int) (*KVMMMUPage, error) {
-	role := v.RootMMU.RootRole.WithLevel(level).WithQuadrant(quadrant)
+	role := v.ArchMMU().RootRole.WithLevel(level).WithQuadrant(quadrant)
 	if role.GLevel() != 0 {
 		role = role.WithGLevel(min(role.GLevel(), level))
 	}
@@ -108,7 +130,7 @@ func (m *Machine) mmuAllocRoot(v *VCPU, gfn GFN, quadrant, level int) (*KVMMMUPa
 	}
 	sp.RootCount++
 	if !m.Quiet {
-		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "mmu_alloc_root", Space: SpaceHPA, Addr: uint64(sp.SPT),
+		m.emit(Event{Kind: EvSet, MMU: v.ArchMMU().Name, Func: "mmu_alloc_root", Space: SpaceHPA, Addr: uint64(sp.SPT),
 			Level: level, VCPU: v.ID, Table: uint64(sp.SPT), Old: uint64(sp.RootCount - 1), New: uint64(sp.RootCount),
 			Text: fmt.Sprintf("mmu_alloc_root: %s is a root of vCPU %d: root_count %d → %d, which keeps it from being "+
 				"freed while it is in use.", spName(sp), v.ID, sp.RootCount-1, sp.RootCount)})
@@ -121,17 +143,18 @@ func (m *Machine) mmuAllocRoot(v *VCPU, gfn GFN, quadrant, level int) (*KVMMMUPa
 // guests, pae_root's four entries (and the special roots above them), or in
 // the level-expanded variant the chain of shadow pages that replaces them.
 func (m *Machine) mmuAllocShadowRoots(v *VCPU) error {
-	mmu := &v.RootMMU
-	pgd := v.Regs.CR3
+	mmu := v.ArchMMU()
+	pgd := m.kvmMMUGetGuestPGD(v, mmu)
 	rootGFN := GFN((pgd & bits(PageShift, 51)) >> PageShift)
 	mode := PagingMode(mmu.CPURole.Base.Level())
 	mmu.RootPGD = pgd
 	if m.gfnToMemslot(rootGFN) == nil {
 		mmu.Root, mmu.RootValid = 0, true
 		if !m.Quiet {
-			m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_get_dummy_root", VCPU: v.ID,
-				Text: fmt.Sprintf("mmu_alloc_shadow_roots: CR3 %s is outside every memslot, so KVM uses a dummy root "+
-					"(the zero page): every access faults, and FNAME(page_fault) injects the guest's #PF.", hex(pgd))})
+			m.emit(Event{Kind: EvSet, MMU: mmu.Name, Func: "kvm_mmu_get_dummy_root", VCPU: v.ID,
+				Text: fmt.Sprintf("mmu_alloc_shadow_roots: %s %s is outside every memslot, so KVM uses a dummy root "+
+					"(the zero page): every access faults, and FNAME(page_fault) injects the guest's #PF.",
+					pgdName(v, mmu), hex(pgd))})
 		}
 		return nil
 	}
@@ -150,10 +173,11 @@ func (m *Machine) mmuAllocShadowRoots(v *VCPU) error {
 	return err
 }
 
-// pdptrGFN is the page directory a PAE guest's PDPTR i points to, or false
-// when it is not present or outside every memslot.
-func (m *Machine) pdptrGFN(v *VCPU, i int) (GFN, bool) {
-	e := v.PDPTRs[i]
+// pdptrGFN is the page directory a PAE guest's PDPTR i points to
+// (mmu->get_pdptr), or false when it is not present or outside every
+// memslot.
+func (m *Machine) pdptrGFN(v *VCPU, mmu *MMU, i int) (GFN, bool) {
+	e := m.kvmPDPTRRead(v, mmu, i)
 	if e&PTPresent == 0 {
 		return 0, false
 	}
@@ -166,7 +190,7 @@ func (m *Machine) pdptrGFN(v *VCPU, i int) (GFN, bool) {
 // the page directory of a PAE guest's PDPTE i; above a 4- or 5-level root,
 // pml4_root[0] and pml5_root[0] link the special roots.
 func (m *Machine) allocPAERoots(v *VCPU, rootGFN GFN) error {
-	mmu := &v.RootMMU
+	mmu := v.ArchMMU()
 	pm := uint64(PTPresent)
 	level := mmu.RootRole.Level()
 	if level >= 4 {
@@ -181,7 +205,7 @@ func (m *Machine) allocPAERoots(v *VCPU, rootGFN GFN) error {
 		gfn, quadrant := rootGFN, i
 		if pae {
 			var ok bool
-			if gfn, ok = m.pdptrGFN(v, i); !ok {
+			if gfn, ok = m.pdptrGFN(v, mmu, i); !ok {
 				m.setPAERoot(v, i, 0, nil)
 				continue
 			}
@@ -209,7 +233,7 @@ func (m *Machine) allocPAERoots(v *VCPU, rootGFN GFN) error {
 func (m *Machine) setSpecialEntry(v *VCPU, table HPA, e uint64, name, next string) {
 	old := m.writeSPTE(table, e)
 	if !m.Quiet && old != e {
-		m.emit(Event{Kind: EvWrite, MMU: "root_mmu", Func: "mmu_alloc_shadow_roots", Space: SpaceHPA, Addr: uint64(table),
+		m.emit(Event{Kind: EvWrite, MMU: v.ArchMMU().Name, Func: "mmu_alloc_shadow_roots", Space: SpaceHPA, Addr: uint64(table),
 			Index: 0, HasEntry: true, Old: old, New: e, VCPU: v.ID, Table: uint64(table), HPA: table, HasHPA: true, Size: 8,
 			Text: fmt.Sprintf("mmu_alloc_shadow_roots: %s[0] = %s: %s at HPA %s, with P, W, U and A so that only the "+
 				"guest's entries below decide.", name, hex(e), next, HPA(e&eptAddrMask))})
@@ -218,7 +242,7 @@ func (m *Machine) setSpecialEntry(v *VCPU, table HPA, e uint64, name, next strin
 
 // setPAERoot writes pae_root[i].
 func (m *Machine) setPAERoot(v *VCPU, i int, e uint64, sp *KVMMMUPage) {
-	mmu := &v.RootMMU
+	mmu := v.ArchMMU()
 	addr := mmu.PAERoot + HPA(8*i)
 	old := m.writeSPTE(addr, e)
 	if m.Quiet || old == e {
@@ -244,19 +268,19 @@ func (m *Machine) setPAERoot(v *VCPU, i int, e uint64, sp *KVMMMUPage) {
 		fn = "mmu_alloc_direct_roots"
 		text = fn + strings.TrimPrefix(text, "mmu_alloc_shadow_roots")
 	}
-	m.emit(Event{Kind: EvWrite, MMU: "root_mmu", Func: fn, Space: SpaceHPA, Addr: uint64(addr),
+	m.emit(Event{Kind: EvWrite, MMU: mmu.Name, Func: fn, Space: SpaceHPA, Addr: uint64(addr),
 		Level: 3, Index: i, HasEntry: true, Old: old, New: e, VCPU: v.ID, Table: uint64(mmu.PAERoot), HPA: addr,
 		HasHPA: true, Size: 8, Text: text})
 }
 
 // clearPAERoot sets pae_root[i] to INVALID_PAE_ROOT as kvm_mmu_free_roots
 // does.
-func (m *Machine) clearPAERoot(v *VCPU, i int) {
-	addr := v.RootMMU.PAERoot + HPA(8*i)
+func (m *Machine) clearPAERoot(v *VCPU, mmu *MMU, i int) {
+	addr := mmu.PAERoot + HPA(8*i)
 	old := m.writeSPTE(addr, 0)
 	if !m.Quiet && old != 0 {
-		m.emit(Event{Kind: EvZap, MMU: "root_mmu", Func: "kvm_mmu_free_roots", Space: SpaceHPA, Addr: uint64(addr),
-			Level: 3, Index: i, HasEntry: true, Old: old, New: 0, VCPU: v.ID, Table: uint64(v.RootMMU.PAERoot),
+		m.emit(Event{Kind: EvZap, MMU: mmu.Name, Func: "kvm_mmu_free_roots", Space: SpaceHPA, Addr: uint64(addr),
+			Level: 3, Index: i, HasEntry: true, Old: old, New: 0, VCPU: v.ID, Table: uint64(mmu.PAERoot),
 			HPA: addr, HasHPA: true, Size: 8,
 			Text: fmt.Sprintf("kvm_mmu_free_roots: pae_root[%d] = INVALID_PAE_ROOT (was %s).", i, hex(old))})
 	}
@@ -269,7 +293,7 @@ func (m *Machine) clearPAERoot(v *VCPU, i int) {
 // as pae_root's entries would. Being shadow pages, all of them are hashed
 // and counted, and the root could be kept in prev_roots.
 func (m *Machine) allocExpandedRoots(v *VCPU, rootGFN GFN) error {
-	mmu := &v.RootMMU
+	mmu := v.ArchMMU()
 	root, err := m.mmuAllocRoot(v, rootGFN, 0, mmu.RootRole.Level())
 	if err != nil {
 		return err
@@ -292,7 +316,7 @@ func (m *Machine) allocExpandedRoots(v *VCPU, rootGFN GFN) error {
 		gfn := rootGFN
 		if pae {
 			var ok bool
-			if gfn, ok = m.pdptrGFN(v, i); !ok {
+			if gfn, ok = m.pdptrGFN(v, mmu, i); !ok {
 				m.mmuPageZapPTE(sp, sptep, nil, "mmu_alloc_shadow_roots", fmt.Sprintf("the guest's PDPTE %d is not present", i))
 				continue
 			}
@@ -313,22 +337,23 @@ func (m *Machine) allocExpandedRoots(v *VCPU, rootGFN GFN) error {
 	return nil
 }
 
-// kvmMMUFreeRootsShadow is kvm_mmu_free_roots(KVM_MMU_ROOT_CURRENT): drop
-// the vCPU's hold on its root. A shadow-page root loses a root_count (and
-// is zapped if it was already invalid); pae_root's entries each lose theirs
-// and become INVALID_PAE_ROOT. root.hpa becomes INVALID_PAGE.
-func (m *Machine) kvmMMUFreeRootsShadow(v *VCPU, why string) {
-	mmu := &v.RootMMU
+// kvmMMUFreeRootsShadow is kvm_mmu_free_roots(mmu, KVM_MMU_ROOT_CURRENT):
+// drop the vCPU's hold on mmu's root. A shadow-page root loses a
+// root_count (and is zapped if it was already invalid); pae_root's entries
+// each lose theirs and become INVALID_PAE_ROOT. root.hpa becomes
+// INVALID_PAGE.
+func (m *Machine) kvmMMUFreeRootsShadow(v *VCPU, mmu *MMU, why string) {
 	if !mmu.RootValid {
 		return
 	}
-	root, dummy := mmu.Root, m.isDummyRoot(v)
+	root, dummy := mmu.Root, isDummyRoot(mmu)
 	mmu.Root, mmu.RootValid, mmu.RootPGD = 0, false, 0
 	m.shadow.stats.Freed++
 	if !m.Quiet {
-		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_free_roots", Space: SpaceHPA, Addr: uint64(root),
-			VCPU: v.ID, Text: fmt.Sprintf("kvm_mmu_free_roots(KVM_MMU_ROOT_CURRENT): %s, so vCPU %d lets go of its root "+
-				"at HPA %s; root.hpa becomes INVALID_PAGE and a new root is loaded before the next entry.", why, v.ID, root)})
+		m.emit(Event{Kind: EvSet, MMU: mmu.Name, Func: "kvm_mmu_free_roots", Space: SpaceHPA, Addr: uint64(root),
+			VCPU: v.ID, Text: fmt.Sprintf("kvm_mmu_free_roots(KVM_MMU_ROOT_CURRENT): %s, so vCPU %d lets go of %s "+
+				"at HPA %s; root.hpa becomes INVALID_PAGE and a new root is loaded before the next entry.", why, v.ID,
+				rootOwner(v, mmu), root)})
 	}
 	var invalid []*KVMMMUPage
 	switch {
@@ -344,7 +369,7 @@ func (m *Machine) kvmMMUFreeRootsShadow(v *VCPU, why string) {
 			if sp := m.shadow.spAt(HPA(e & eptAddrMask)); sp != nil {
 				m.mmuFreeRootPage(v, sp, &invalid)
 			}
-			m.clearPAERoot(v, i)
+			m.clearPAERoot(v, mmu, i)
 		}
 	}
 	m.kvmMMUCommitZapPage(invalid)
@@ -362,7 +387,7 @@ func (m *Machine) mmuFreeRootPage(v *VCPU, sp *KVMMMUPage, invalid *[]*KVMMMUPag
 		} else if sp.Role.Invalid() {
 			stays = "it was already zapped (invalid), so now it is freed"
 		}
-		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "mmu_free_root_page", Space: SpaceHPA, Addr: uint64(sp.SPT),
+		m.emit(Event{Kind: EvSet, MMU: spMMUName(sp), Func: "mmu_free_root_page", Space: SpaceHPA, Addr: uint64(sp.SPT),
 			Level: sp.Role.Level(), VCPU: vcpuID(v), Table: uint64(sp.SPT), Old: uint64(sp.RootCount + 1),
 			New: uint64(sp.RootCount), Text: fmt.Sprintf("mmu_free_root_page: root_count of %s %d → %d; %s.",
 				spName(sp), sp.RootCount+1, sp.RootCount, stays)})
@@ -375,8 +400,8 @@ func (m *Machine) mmuFreeRootPage(v *VCPU, sp *KVMMMUPage, invalid *[]*KVMMMUPag
 // kvmMMUSyncRoots is kvm_mmu_sync_roots: resync every unsync page under the
 // root (through the root page, or each pae_root entry).
 func (m *Machine) kvmMMUSyncRoots(v *VCPU) {
-	mmu := &v.RootMMU
-	if mmu.RootRole.Direct() || !mmu.RootValid || m.isDummyRoot(v) {
+	mmu := v.ArchMMU()
+	if mmu.RootRole.Direct() || !mmu.RootValid || isDummyRoot(mmu) {
 		return
 	}
 	var roots []*KVMMMUPage
@@ -403,7 +428,7 @@ func (m *Machine) kvmMMUSyncRoots(v *VCPU) {
 			text = "kvm_mmu_sync_roots: pages under the root are unsync; mmu_sync_children follows unsync_child_bitmap " +
 				"down to them, write-protects their guest tables again and resyncs them."
 		}
-		m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "kvm_mmu_sync_roots", Space: SpaceHPA, Addr: uint64(mmu.Root),
+		m.emit(Event{Kind: EvCheck, MMU: mmu.Name, Func: "kvm_mmu_sync_roots", Space: SpaceHPA, Addr: uint64(mmu.Root),
 			VCPU: v.ID, Text: text})
 	}
 	for _, sp := range roots {

@@ -373,7 +373,7 @@ func TestCachedRootFindWithoutCurrent(t *testing.T) {
 	}
 	v := m.VCPUs[0]
 	// Current: cr3s[3]; prev_roots: cr3s[2], cr3s[1], cr3s[0].
-	m.kvmMMUFreeRootsShadow(v, "test")
+	m.kvmMMUFreeRootsShadow(v, &v.RootMMU, "test")
 	m.kvmMMUNewPGD(v, cr3s[1])
 	mmu := &v.RootMMU
 	if !mmu.RootValid || mmu.RootPGD != cr3s[1] {

@@ -46,7 +46,7 @@ func (m *Machine) mmuTryToUnsyncPages(v *VCPU, gfn GFN, synchronizing, prefetch 
 func (m *Machine) kvmUnsyncPage(v *VCPU, sp *KVMMMUPage) {
 	sp.Unsync = true
 	if !m.Quiet {
-		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_unsync_page", Space: SpaceHPA, Addr: uint64(sp.SPT),
+		m.emit(Event{Kind: EvSet, MMU: spMMUName(sp), Func: "kvm_unsync_page", Space: SpaceHPA, Addr: uint64(sp.SPT),
 			Level: sp.Role.Level(), VCPU: vcpuID(v), Table: uint64(sp.SPT), Old: 0, New: 1,
 			Text: fmt.Sprintf("kvm_unsync_page: KVM is about to map GFN %s writable, so %s becomes unsync: the guest "+
 				"may now edit that page table without a trap, and its SPTEs may go stale until the guest flushes "+
@@ -76,7 +76,7 @@ func (m *Machine) markUnsync(v *VCPU, sptep HPA) {
 	sp.unsyncChildBitmap[i/64] |= 1 << (i % 64)
 	sp.UnsyncChildren++
 	if !m.Quiet {
-		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "mark_unsync", Space: SpaceHPA, Addr: uint64(sptep),
+		m.emit(Event{Kind: EvSet, MMU: spMMUName(sp), Func: "mark_unsync", Space: SpaceHPA, Addr: uint64(sptep),
 			Level: sp.Role.Level(), Index: i, HasEntry: true, VCPU: vcpuID(v), Table: uint64(sp.SPT),
 			Old: uint64(sp.UnsyncChildren - 1), New: uint64(sp.UnsyncChildren),
 			Text: fmt.Sprintf("mark_unsync: bit %d of the unsync_child_bitmap of %s is set (unsync_children %d → %d), "+
@@ -209,7 +209,7 @@ func (m *Machine) mmuSyncChildren(v *VCPU, parent *KVMMMUPage) bool {
 	}
 	m.kvmMMURemoteFlushOrZap(invalid, flush, "mmu_sync_children")
 	if !m.Quiet {
-		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "mmu_sync_children", Space: SpaceHPA, Addr: uint64(parent.SPT),
+		m.emit(Event{Kind: EvSet, MMU: spMMUName(parent), Func: "mmu_sync_children", Space: SpaceHPA, Addr: uint64(parent.SPT),
 			Level: parent.Role.Level(), VCPU: vcpuID(v), Table: uint64(parent.SPT), Old: uint64(synced), New: 0,
 			Text: fmt.Sprintf("mmu_sync_children: %d unsync page(s) below %s resynced; the unsync_child_bitmap bits "+
 				"that led to them are cleared on the way up (mmu_pages_clear_parents).", synced, spName(parent))})
@@ -222,7 +222,7 @@ func (m *Machine) mmuSyncChildren(v *VCPU, parent *KVMMMUPage) bool {
 func (m *Machine) kvmUnlinkUnsyncPage(v *VCPU, sp *KVMMMUPage) {
 	sp.Unsync = false
 	if !m.Quiet {
-		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_unlink_unsync_page", Space: SpaceHPA,
+		m.emit(Event{Kind: EvSet, MMU: spMMUName(sp), Func: "kvm_unlink_unsync_page", Space: SpaceHPA,
 			Addr: uint64(sp.SPT), Level: sp.Role.Level(), VCPU: vcpuID(v), Table: uint64(sp.SPT), Old: 1, New: 0,
 			Text: fmt.Sprintf("kvm_unlink_unsync_page: %s is write-protected again and is resynced from its guest "+
 				"table, entry by entry.", spName(sp))})
@@ -235,7 +235,7 @@ func (m *Machine) kvmUnlinkUnsyncPage(v *VCPU, sp *KVMMMUPage) {
 func kvmSyncPageCheck(v *VCPU, sp *KVMMMUPage) bool {
 	ign := PageRole(roleLevelMask<<roleLevelShift | roleAccessMask<<roleAccessShift |
 		roleQuadrantMask<<roleQuadrantShift | rolePassthrough | roleGLevelMask<<roleGLevelShift)
-	return !sp.Role.Direct() && (sp.Role^v.RootMMU.RootRole)&^ign == 0
+	return !sp.Role.Direct() && (sp.Role^v.ArchMMU().RootRole)&^ign == 0
 }
 
 // kvmSyncPage is kvm_sync_page: resync every SPTE of an unsync page from
@@ -245,7 +245,7 @@ func kvmSyncPageCheck(v *VCPU, sp *KVMMMUPage) bool {
 func (m *Machine) kvmSyncPage(v *VCPU, sp *KVMMMUPage, invalid *[]*KVMMMUPage) int {
 	if !kvmSyncPageCheck(v, sp) {
 		m.emitShadowNote(v, sp, "kvm_sync_page_check", fmt.Sprintf("%s was made for role %s, which the current MMU "+
-			"(root_role %s) cannot sync: it is zapped instead", spName(sp), roleWord(sp.Role), roleWord(v.RootMMU.RootRole)))
+			"(root_role %s) cannot sync: it is zapped instead", spName(sp), roleWord(sp.Role), roleWord(v.ArchMMU().RootRole)))
 		m.kvmMMUPrepareZapPage(sp, invalid)
 		return -1
 	}
@@ -288,7 +288,7 @@ func getLevel1SPGPA(sp *KVMMMUPage) GPA {
 // (make_spte, synchronizing: it may not unsync anything). It returns 1
 // when the SPTE changed in a way that needs a flush, -1 on failure.
 func (m *Machine) fnameSyncSPTE(v *VCPU, sp *KVMMMUPage, i int) int {
-	mmu := v.WalkMMU()
+	mmu := v.ArchMMU()
 	mode := PagingMode(mmu.CPURole.Base.Level())
 	f := formatFor(mode)
 	fn := f.prefix + "_sync_spte"
@@ -373,7 +373,7 @@ func (m *Machine) emitSPTEWrite(v *VCPU, sptep HPA, old, spte uint64, fn, why st
 		return
 	}
 	level := m.sptepLevel(sptep)
-	m.emit(Event{Kind: EvWrite, MMU: "root_mmu", Func: fn, Space: SpaceHPA, Addr: uint64(sptep), Level: level,
+	m.emit(Event{Kind: EvWrite, MMU: m.spteMMUName(sptep), Func: fn, Space: SpaceHPA, Addr: uint64(sptep), Level: level,
 		Index: spteIndexOf(sptep), HasEntry: true, Old: old, New: spte, VCPU: vcpuID(v),
 		Table: uint64(sptep &^ pageMask), HPA: sptep, HasHPA: true, Size: 8,
 		Text: fmt.Sprintf("%s: %s; SPTE at HPA %s %s → %s (%s).", fn, why, sptep, hex(old), hex(spte),

@@ -122,11 +122,11 @@ type ShadowPrevRoot struct {
 // ShadowRoots returns vCPU id's roots; ok is false without shadow paging.
 func (m *Machine) ShadowRoots(id int) (ShadowRoots, bool) {
 	v, err := m.VCPU(id)
-	if err != nil || m.shadow == nil {
+	if err != nil || !m.shadowPaging() {
 		return ShadowRoots{}, false
 	}
 	mmu := &v.RootMMU
-	r := ShadowRoots{Valid: mmu.RootValid, Root: mmu.Root, PGD: mmu.RootPGD, Dummy: m.isDummyRoot(v),
+	r := ShadowRoots{Valid: mmu.RootValid, Root: mmu.Root, PGD: mmu.RootPGD, Dummy: isDummyRoot(mmu),
 		Level: m.hwRootLevel(v), PAERoot: mmu.PAERoot, PML4Root: mmu.PML4Root, PML5Root: mmu.PML5Root,
 		RootIsPage: mmu.RootValid && m.shadow.spAt(mmu.Root) != nil}
 	for i, p := range mmu.PrevRoots {
@@ -159,7 +159,7 @@ type ShadowPathLevel struct {
 // path ends in a leaf.
 func (m *Machine) ShadowPath(id int, gva GVA) (levels []ShadowPathLevel, hpa HPA, ok bool) {
 	v, err := m.VCPU(id)
-	if err != nil || m.shadow == nil || !v.RootMMU.RootValid {
+	if err != nil || !m.shadowPaging() || !v.RootMMU.RootValid {
 		return nil, 0, false
 	}
 	table, level := v.RootMMU.Root, m.hwRootLevel(v)

@@ -40,7 +40,7 @@ func (m *Machine) kvmMMUPrepareZapPage(sp *KVMMMUPage, invalid *[]*KVMMMUPage) i
 	s := m.shadow
 	wasInvalid := sp.Role.Invalid()
 	if !m.Quiet {
-		m.emit(Event{Kind: EvZap, MMU: "root_mmu", Func: "kvm_mmu_prepare_zap_page", Space: SpaceHPA,
+		m.emit(Event{Kind: EvZap, MMU: spMMUName(sp), Func: "kvm_mmu_prepare_zap_page", Space: SpaceHPA,
 			Addr: uint64(sp.SPT), Level: sp.Role.Level(), Table: uint64(sp.SPT),
 			Text: fmt.Sprintf("kvm_mmu_prepare_zap_page: %s goes: first its unsync children, then its SPTEs "+
 				"(kvm_mmu_page_unlink_children), then the SPTEs that point to it (kvm_mmu_unlink_parents).", spName(sp))})
@@ -81,7 +81,7 @@ func (m *Machine) kvmMMUPrepareZapPage(sp *KVMMMUPage, invalid *[]*KVMMMUPage) i
 			text = fmt.Sprintf("kvm_mmu_prepare_zap_page: %s is a root held %d time(s): it stays, invalid, until "+
 				"its holders free their obsolete roots.", spName(sp), sp.RootCount)
 		}
-		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: "kvm_mmu_prepare_zap_page", Space: SpaceHPA,
+		m.emit(Event{Kind: EvSet, MMU: spMMUName(sp), Func: "kvm_mmu_prepare_zap_page", Space: SpaceHPA,
 			Addr: uint64(sp.SPT), Level: sp.Role.Level(), Old: uint64(sp.RootCount), New: uint64(sp.RootCount),
 			Table: uint64(sp.SPT), Text: text})
 	}
@@ -130,7 +130,7 @@ func (m *Machine) kvmMMUCommitZapPage(invalid []*KVMMMUPage) {
 		delete(s.pages, sp.SPT.PFN())
 		m.Mem.FreePage(sp.SPT.PFN())
 		if !m.Quiet {
-			m.emit(Event{Kind: EvFree, MMU: "root_mmu", Func: "kvm_mmu_free_shadow_page", Space: SpaceHPA,
+			m.emit(Event{Kind: EvFree, MMU: spMMUName(sp), Func: "kvm_mmu_free_shadow_page", Space: SpaceHPA,
 				Addr: uint64(sp.SPT), Level: sp.Role.Level(), Table: uint64(sp.SPT),
 				Text: fmt.Sprintf("kvm_mmu_free_shadow_page: %s leaves its hash bucket and its page is freed.", spName(sp))})
 		}

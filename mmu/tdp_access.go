@@ -22,7 +22,8 @@ func (m *Machine) doAccessTDP(v *VCPU, a *Access, mode PagingMode, acc uint64, g
 		}
 		return Result{Fault: gp, HasRefs: true}, nil
 	}
-	if err := m.kvmMMUReload(v); err != nil {
+	l2 := v.GuestMode
+	if err := m.kvmMMUReloadArch(v); err != nil {
 		return Result{}, err
 	}
 	total := 0
@@ -30,8 +31,13 @@ func (m *Machine) doAccessTDP(v *VCPU, a *Access, mode PagingMode, acc uint64, g
 	for try := 1; try <= maxTDPAttempts; try++ {
 		if try > 1 {
 			m.emitReentry(v, a, try)
+			if l2 {
+				if err := m.kvmMMUReloadArch(v); err != nil {
+					return Result{}, err
+				}
+			}
 		}
-		h := &hwWalk{v: v, gva: a.GVA, refBase: m.refs, tables: map[GFN]hwTrans{}}
+		h := m.newHWWalk(v, a.GVA)
 		w := m.walkAddrGeneric(v, mmu, a.GVA, acc, h)
 		total += w.Refs
 		if w.Fault == nil || w.Fault.Exit == nil {
@@ -42,7 +48,11 @@ func (m *Machine) doAccessTDP(v *VCPU, a *Access, mode PagingMode, acc uint64, g
 			return res, nil
 		}
 		last = w.Fault
-		switch r := m.handleTDPExit(v, w.Fault.Exit); r {
+		r := m.handleL2OrTDPExit(v, w.Fault.Exit)
+		if l2 && !v.GuestMode {
+			return m.reflectedResult(v, w, total, try), nil
+		}
+		switch r {
 		case retPFFixed, retPFSpurious, retPFRetry:
 			continue
 		case retPFEmulate:
@@ -157,7 +167,11 @@ func (m *Machine) x86EmulateInstruction(v *VCPU, a *Access, acc uint64, last *Gu
 			Text: fmt.Sprintf("x86_emulate_instruction: the guest's own table at GPA %s is MMIO, which the processor cannot "+
 				"walk, so KVM emulates the instruction and its software walker reads the guest's tables.", x.GPA)})
 	}
-	w := m.walkAddrGeneric(v, v.WalkMMU(), a.GVA, acc, SlotTranslator{})
+	var tr Translator = SlotTranslator{}
+	if v.WalkMMU() == &v.NestedMMU {
+		tr = &nestedTranslator{v: v}
+	}
+	w := m.walkAddrGeneric(v, v.WalkMMU(), a.GVA, acc, tr)
 	if w.Fault != nil {
 		res.Fault = w.Fault
 		res.Note = "KVM's emulator injects the #PF (kvm_inject_emulated_page_fault)"

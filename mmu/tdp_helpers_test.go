@@ -67,7 +67,7 @@ func (e *testEnv) prefaultAll() {
 // a translation failed).
 func (e *testEnv) hwAttempt(a Access) (*GuestWalker, *hwWalk) {
 	v := e.m.VCPUs[a.VCPU]
-	h := &hwWalk{v: v, gva: a.GVA, refBase: e.m.refs, tables: map[GFN]hwTrans{}}
+	h := e.m.newHWWalk(v, a.GVA)
 	w := e.m.walkAddrGeneric(v, v.WalkMMU(), a.GVA, accessBits(&a), h)
 	e.m.events = nil
 	return w, h

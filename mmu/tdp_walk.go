@@ -44,13 +44,38 @@ type hwTrans struct {
 }
 
 // hwWalk is the processor's EPT/NPT walk during one attempt at a guest
-// access.
+// access. root is the nested table it walks: root_mmu's TDP root for L1,
+// guest_mmu's shadow (EPT02/NPT02) while L2 runs on nested TDP.
 type hwWalk struct {
 	v       *VCPU
 	gva     GVA
 	refBase int
 	exit    *TDPExit
 	tables  map[GFN]hwTrans
+	root    HPA
+	level   int    // the root's level
+	mmu     string // the context whose root it is, for the trace
+}
+
+// newHWWalk starts the processor's walk for one attempt at an access by
+// v: through arch.mmu's root.
+func (m *Machine) newHWWalk(v *VCPU, gva GVA) *hwWalk {
+	mmu := v.ArchMMU()
+	level := m.tdp.level
+	if mmu != &v.RootMMU {
+		level = mmu.RootRole.Level()
+	}
+	return &hwWalk{v: v, gva: gva, refBase: m.refs, tables: map[GFN]hwTrans{}, root: mmu.Root, level: level,
+		mmu: mmu.Name}
+}
+
+// tableKind names the nested table the walk uses: EPT or NPT, or for L2
+// EPT02/NPT02.
+func (h *hwWalk) tableKind(t *tdpState) string {
+	if h.mmu == "guest_mmu" {
+		return t.cfg.Kind.String() + "02"
+	}
+	return t.cfg.Kind.String()
 }
 
 // hwAccess is what a translation is for.
@@ -97,10 +122,13 @@ type hostStep struct {
 // translate walks EPT/NPT from the vCPU's root for gpa.
 func (h *hwWalk) translate(m *Machine, gpa GPA, kind hwAccess, glevel int) (HPA, bool, *Fault) {
 	t := m.tdp
-	table := h.v.RootMMU.Root
+	if h.level == 0 { // built without newHWWalk: L1's walk through root_mmu
+		h.root, h.level, h.mmu = h.v.RootMMU.Root, t.level, "root_mmu"
+	}
+	table := h.root
 	allow, nx := EPTRWX, false
 	var path []hostStep
-	for l := t.level; l >= 1; l-- {
+	for l := h.level; l >= 1; l-- {
 		idx := spteIndex(gpa, l)
 		eh := table + HPA(8*idx)
 		e, err := m.Mem.Read(eh, 8)
@@ -211,7 +239,7 @@ func (h *hwWalk) writeAD(m *Machine, s hostStep, n uint64, glevel int) {
 			what = "A and D"
 		}
 	}
-	m.emit(Event{Kind: EvWrite, MMU: "root_mmu", Func: "cpu", Space: SpaceHPA, Addr: uint64(s.hpa), Level: s.level,
+	m.emit(Event{Kind: EvWrite, MMU: h.mmu, Func: "cpu", Space: SpaceHPA, Addr: uint64(s.hpa), Level: s.level,
 		Index: int(s.hpa&pageMask) / 8, HasEntry: true, Old: s.value, New: n, VCPU: h.v.ID, GVA: h.gva,
 		Table: uint64(s.hpa &^ pageMask), HPA: s.hpa, HasHPA: true, Size: 8,
 		TwoD: true, GuestLevel: glevel, HostLevel: s.level,
@@ -254,12 +282,12 @@ func (h *hwWalk) emitRead(m *Machine, gpa GPA, glevel, level, idx int, table, eh
 	t := m.tdp
 	var b strings.Builder
 	b.Grow(200)
-	if level == t.level {
+	if level == h.level {
 		what := "the final GPA"
 		if glevel > 0 {
 			what = "the guest's " + TableName(Paging4, glevel)
 		}
-		b.WriteString("The processor translates GPA " + gpa.String() + " (" + what + ") through " + t.cfg.Kind.String() + ": ")
+		b.WriteString("The processor translates GPA " + gpa.String() + " (" + what + ") through " + h.tableKind(t) + ": ")
 	}
 	lo := PageShift + 9*(level-1)
 	b.WriteString("GPA bits " + itoa(lo+8) + ":" + itoa(lo) + " = " + itoa(idx) + " index the " + t.tableWord(level) +
@@ -274,7 +302,7 @@ func (h *hwWalk) emitRead(m *Machine, gpa GPA, glevel, level, idx int, table, eh
 		b.WriteString(": the next " + t.cfg.Kind.String() + " table is at HPA " + HPA(e&eptAddrMask).String() + ".")
 	}
 	s := b.String()
-	m.emit(Event{Kind: EvRead, MMU: "root_mmu", Func: "cpu", Space: SpaceHPA, Addr: uint64(eh), Level: level,
+	m.emit(Event{Kind: EvRead, MMU: h.mmu, Func: "cpu", Space: SpaceHPA, Addr: uint64(eh), Level: level,
 		Index: idx, HasEntry: true, Old: e, New: e, VCPU: h.v.ID, GVA: h.gva, HPA: eh, HasHPA: true,
 		Table: uint64(table), Size: 8, TwoD: true, GuestLevel: glevel, HostLevel: level, Ref: h.ref(m), Text: s})
 }
@@ -331,7 +359,7 @@ func (h *hwWalk) fail(m *Machine, reason string, gpa GPA, kind hwAccess, glevel,
 		if glevel > 0 {
 			what = fmt.Sprintf("the guest's level-%d table", glevel)
 		}
-		m.emit(Event{Kind: EvFault, MMU: "root_mmu", Func: "cpu", Space: SpaceGPA, Addr: uint64(gpa), Level: hlevel,
+		m.emit(Event{Kind: EvFault, MMU: h.mmu, Func: "cpu", Space: SpaceGPA, Addr: uint64(gpa), Level: hlevel,
 			Old: code, New: code, VCPU: h.v.ID, GVA: h.gva, TwoD: true, GuestLevel: glevel, HostLevel: hlevel,
 			Text: fmt.Sprintf("%s on GPA %s (%s): %s. The processor leaves the guest with a VM exit; no guest fault is raised.",
 				x.Reason, gpa, what, why)})

@@ -1,0 +1,76 @@
+package mmu
+
+// The invariants of guest_mmu's shadow pages under nested TDP: every leaf
+// the processor can reach from guest_mmu's root through synced pages maps
+// an L2 GPA to the host page that L1's nested table and the memslots
+// give, with no more rights than L1's table grants, and writable only if
+// L1's entry is dirty. The special roots are walked like any table.
+
+// checkNestedTranslations enumerates the leaves reachable from v's
+// guest_mmu root.
+func (c *invChecker) checkNestedTranslations(v *VCPU) {
+	mmu := &v.GuestMMU
+	if !mmu.RootValid || isDummyRoot(mmu) || v.Nested.Kind != NestedSVM {
+		return // nested EPT checks its EPT02 against EPT12 with its own walker
+	}
+	level := mmu.RootRole.Level()
+	c.nestedWalkTable(v, mmu.Root, level, 0, false)
+}
+
+// nestedWalkTable visits the present entries of one table of NPT02.
+func (c *invChecker) nestedWalkTable(v *VCPU, table HPA, level int, base uint64, unsync bool) {
+	if sp := c.s.spAt(table); sp != nil && sp.Unsync {
+		unsync = true
+	}
+	for i := 0; i < 512; i++ {
+		e := c.m.readSPTE(table + HPA(8*i))
+		mmio := c.s.masks.isMMIOSPTE(e)
+		if e&PTPresent == 0 && !mmio {
+			continue
+		}
+		l2 := base | uint64(i)<<(PageShift+9*uint(level-1))
+		if level == 1 || e&PTPageSize != 0 || mmio {
+			if !unsync {
+				c.checkNestedLeaf(v, table+HPA(8*i), level, GPA(l2), e)
+			}
+			continue
+		}
+		c.nestedWalkTable(v, HPA(e&eptAddrMask), level-1, l2, unsync)
+	}
+}
+
+// checkNestedLeaf checks one leaf of NPT02 for L2 GPA l2 against NPT12.
+func (c *invChecker) checkNestedLeaf(v *VCPU, sptep HPA, level int, l2 GPA, e uint64) {
+	mmu := &v.GuestMMU
+	x := c.m.npt12Walk(PagingMode(mmu.CPURole.Base.Level()), mmu.CPURole.Ext.CR4PSE, mmu.RootPGD, l2, &mmu.guestRsvd)
+	if c.s.masks.isMMIOSPTE(e) {
+		if !x.ok || x.mapped || mmioSPTEGFN(e, c.m.Config.MaxPhyAddr) != x.l1.GFN() {
+			c.failf("vCPU %d: NPT02 MMIO SPTE %s for L2 GPA %s, but NPT12 gives L1 GPA %s (memslot: %v)", v.ID, sptep,
+				l2, x.l1, x.mapped)
+		}
+		return
+	}
+	size := pagesPerHPage(level) << PageShift
+	hpa := HPA(e & eptAddrMask &^ (size - 1))
+	switch {
+	case !x.ok:
+		c.failf("vCPU %d: NPT02 SPTE %s maps L2 GPA %s, but %s", v.ID, sptep, l2, x.why)
+	case !x.mapped:
+		c.failf("vCPU %d: NPT02 SPTE %s maps L2 GPA %s, but NPT12 maps it to MMIO L1 GPA %s", v.ID, sptep, l2, x.l1)
+	case x.size < size:
+		c.failf("vCPU %d: NPT02 SPTE %s maps a %s page at L2 GPA %s, larger than NPT12's %s page", v.ID, sptep,
+			sizeString(size), l2, sizeString(x.size))
+	case hpa != x.hpa&^HPA(size-1):
+		c.failf("vCPU %d: NPT02 SPTE %s maps L2 GPA %s to HPA %s, but NPT12 and the memslots give HPA %s", v.ID,
+			sptep, l2, hpa, x.hpa)
+	default:
+		acc := gpteAccess(PTE(e), true)
+		if extra := acc &^ x.access; extra != 0 {
+			c.failf("vCPU %d: NPT02 SPTE %s grants %s at L2 GPA %s, but NPT12 grants only %s", v.ID, sptep,
+				rightsString(acc, true), l2, rightsString(x.access, true))
+		}
+		if acc&AccWrite != 0 && !x.dirty {
+			c.failf("vCPU %d: NPT02 SPTE %s is writable at L2 GPA %s, but NPT12's entry is not dirty", v.ID, sptep, l2)
+		}
+	}
+}
