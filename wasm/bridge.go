@@ -127,7 +127,7 @@ func registerMore(g *game, obj js.Value) {
 	obj.Set("still", guard(g, "still", "{}", func(a []js.Value) any {
 		return toJSON(g.still(int(argNumber(a, 0))))
 	}))
-	obj.Set("drawn", guard(g, "drawn", "{}", func([]js.Value) any { return toJSON(g.drawn()) }))
+	obj.Set("shot", guard(g, "shot", nil, func([]js.Value) any { return g.takeShot() }))
 	obj.Set("zipBegin", guard(g, "zipBegin", nil, func([]js.Value) any {
 		g.zip.begin()
 		return nil

@@ -7,25 +7,31 @@ import (
 	"sync"
 	"syscall/js"
 
+	"github.com/hajimehoshi/ebiten/v2"
+
 	"mmuviz/wasm/framezip"
 )
 
-// Exporting a lesson's frames for slides (web/BRIDGE.md): the page seeks
-// each step with still(), waits until drawn() says that frame is on the
-// canvas, copies the canvas to a PNG, and builds one ZIP: zipAdd() returns
-// each file's header while the PNG data stays in the browser, zipEnd() the
-// directory. The ZIP is deterministic; only one is built at a time.
+// Exporting a lesson's frames for slides (web/BRIDGE.md): the page asks
+// for each step with still(), which also asks the next Draw to keep a copy
+// of the picture; shot() hands that copy over as RGBA pixels, which the
+// page turns into a PNG. The copy is read from the screen image inside
+// Draw, so it never depends on when the browser presents or clears the
+// WebGL canvas. The page then builds one ZIP: zipAdd() returns each file's
+// header while the PNG data stays in the browser, zipEnd() the directory.
+// The ZIP is deterministic; only one is built at a time.
 
-// drawnJSON is drawn()'s answer: the last frame painted.
-type drawnJSON struct {
-	N     int  `json:"n"`     // frames painted so far
-	Step  int  `json:"step"`  // the step of the last one
-	Still bool `json:"still"` // it was painted at rest (no motion under way)
-	Dirty bool `json:"dirty"` // something changed since: another frame is due
+// capture is the copy of a frame still() asked for.
+type capture struct {
+	want  bool // the next frame drawn at rest is to be kept
+	ready bool
+	step  int
+	w, h  int
+	pix   []byte // RGBA, premultiplied (the frame is opaque)
 }
 
 // still goes to a step at once, without the motion seek() starts, so that
-// the next frame drawn is the step's final picture.
+// the next frame drawn is the step's final picture, and asks for a copy.
 func (g *game) still(step int) stateJSON {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -36,15 +42,43 @@ func (g *game) still(step int) stateJSON {
 	p.Seek(step)
 	p.From, p.Progress = p.Step, 1
 	g.dirty = true
+	g.shot.want, g.shot.ready = true, false
 	g.notify()
 	return g.state()
 }
 
-// drawn reports the last frame painted.
-func (g *game) drawn() drawnJSON {
+// keepShot copies the frame just drawn on screen when still() asked for
+// it; Draw calls it with g.mu held.
+func (g *game) keepShot(screen *ebiten.Image) {
+	if !g.shot.want || g.stage.Player.Moving() {
+		return
+	}
+	b := screen.Bounds()
+	n := 4 * b.Dx() * b.Dy()
+	if cap(g.shot.pix) < n {
+		g.shot.pix = make([]byte, n)
+	}
+	g.shot.pix = g.shot.pix[:n]
+	screen.ReadPixels(g.shot.pix)
+	g.shot.w, g.shot.h, g.shot.step = b.Dx(), b.Dy(), g.stage.Player.Step
+	g.shot.want, g.shot.ready = false, true
+}
+
+// takeShot returns the kept frame as {step, width, height, pixels} with
+// the pixels in a Uint8Array, or null while there is none.
+func (g *game) takeShot() any {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return drawnJSON{N: g.paints, Step: g.paintedStep, Still: g.paintedStill, Dirty: g.dirty}
+	if !g.shot.ready {
+		return nil
+	}
+	g.shot.ready = false
+	out := js.Global().Get("Object").New()
+	out.Set("step", g.shot.step)
+	out.Set("width", g.shot.w)
+	out.Set("height", g.shot.h)
+	out.Set("pixels", bytesToJS(g.shot.pix))
+	return out
 }
 
 // zipState is the archive being built.

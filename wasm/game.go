@@ -31,11 +31,7 @@ type game struct {
 	crashed bool
 	sent    render.PlayerState // what onState said last
 
-	// The last frame painted, for the frames export (export.go).
-	paints       int
-	paintedStep  int
-	paintedStill bool
-
+	shot capture   // a copy of a frame for the frames export (export.go)
 	quiz quizState // the exercise shown (quiz.go)
 	zip  zipState  // the frames archive being built (export.go)
 }
@@ -140,7 +136,7 @@ func (g *game) Draw(screen *ebiten.Image) {
 		debugDrawn(time.Since(start))
 	}
 	g.dirty = g.stage.Player.Moving()
-	g.paints, g.paintedStep, g.paintedStill = g.paints+1, g.stage.Player.Step, !g.dirty
+	g.keepShot(screen)
 }
 
 // Layout is never called: LayoutF takes precedence. It exists because

@@ -1,7 +1,7 @@
 // export.js: Save PNG (the frame on the stage) and "Export frames" (every
 // step of the open lesson, or a range, as numbered PNGs in one ZIP for
 // slides). A part of the page that app.js wires up; the contract with the
-// Go program (still, drawn, zipBegin, zipAdd, zipEnd) is in web/BRIDGE.md.
+// Go program (still, shot, zipBegin, zipAdd, zipEnd) is in web/BRIDGE.md.
 "use strict";
 
 (() => {
@@ -29,23 +29,50 @@
       return "mmuviz-" + n.replace(/[^A-Za-z0-9._-]+/g, "_");
     }
 
-    function canvasOf() {
-      try {
-        return { win: stage.contentWindow, canvas: stage.contentDocument.querySelector("canvas") };
-      } catch (err) {
-        return { win: null, canvas: null };
-      }
+    // The page's own canvas, for turning the game's pixels into PNGs.
+    const scratch = document.createElement("canvas");
+
+    // waitShot resolves with the copy of step's frame the game keeps after
+    // still(step) (shot() in BRIDGE.md): the picture at rest, read from the
+    // game's screen image, whatever the browser does with the WebGL canvas.
+    function waitShot(step, job) {
+      const win = stage.contentWindow;
+      const t0 = performance.now();
+      return new Promise((resolve, reject) => {
+        const tick = () => {
+          const s = app.call("shot");
+          if (job.cancelled) {
+            reject(new Error("cancelled"));
+          } else if (s && s.step === step && s.width > 0 && s.height > 0) {
+            resolve(s);
+          } else if (view.crashed || performance.now() - t0 > FRAME_WAIT_MS) {
+            reject(new Error("step " + step + " was not drawn; keep the page visible while exporting"));
+          } else {
+            win.requestAnimationFrame(tick);
+          }
+        };
+        win.requestAnimationFrame(tick);
+      });
     }
 
-    // grab copies the canvas to a PNG Blob. The WebGL canvas keeps its
-    // pixels only until the frame is shown, so the copy is taken in an
-    // animation frame of the stage, after the game has drawn in it.
-    function grab(win, canvas) {
+    // toPNG encodes a shot's RGBA pixels (a Uint8Array of the stage's
+    // window) as a PNG Blob, with the browser's own encoder.
+    function toPNG(shot) {
+      scratch.width = shot.width;
+      scratch.height = shot.height;
+      const data = new ImageData(new Uint8ClampedArray(shot.pixels), shot.width, shot.height);
+      scratch.getContext("2d").putImageData(data, 0, 0);
       return new Promise((resolve, reject) => {
-        win.requestAnimationFrame(() => {
-          canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("the frame could not be copied"))), "image/png");
-        });
+        scratch.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("the frame could not be encoded"))), "image/png");
       });
+    }
+
+    // frame moves to step at rest and returns its state and PNG.
+    async function frame(step, job) {
+      const s = app.parseJSON(app.call("still", step)) || {};
+      app.applyState(s);
+      const png = await toPNG(await waitShot(step, job));
+      return { s, png };
     }
 
     function download(blob, name) {
@@ -59,42 +86,25 @@
       setTimeout(() => URL.revokeObjectURL(url), 60000);
     }
 
-    // exportPNG downloads the stage canvas as mmuviz-<name>-step<k>.png.
-    function exportPNG() {
-      const { win, canvas } = canvasOf();
-      if (!canvas || !win || view.crashed) {
+    // exportPNG downloads the frame of this step as mmuviz-<name>-step<k>.png.
+    async function exportPNG() {
+      if (running || view.crashed || !view.kind) {
         el.copyStatus.textContent = "There is no frame to save yet";
         return;
       }
+      const job = { cancelled: false };
+      running = job;
       const name = baseName() + "-step" + Math.max(0, view.step) + ".png";
-      grab(win, canvas).then((blob) => {
-        window.mmuvizLastExport = { name, blob };
-        download(blob, name);
+      try {
+        const { png } = await frame(Math.max(0, view.step), job);
+        window.mmuvizLastExport = { name, blob: png };
+        download(png, name);
         el.copyStatus.textContent = "Saved " + name;
-      }, () => {
+      } catch (err) {
         el.copyStatus.textContent = "The frame could not be saved";
-      });
-    }
-
-    // waitDrawn resolves once the game has painted step at rest, in a
-    // frame after the one counted before (drawn() in BRIDGE.md).
-    function waitDrawn(win, step, before, job) {
-      const t0 = performance.now();
-      return new Promise((resolve, reject) => {
-        const tick = () => {
-          const d = app.parseJSON(app.call("drawn")) || {};
-          if (job.cancelled) {
-            reject(new Error("cancelled"));
-          } else if (d.n > before && d.step === step && d.still && !d.dirty) {
-            resolve();
-          } else if (performance.now() - t0 > FRAME_WAIT_MS) {
-            reject(new Error("step " + step + " was not drawn; keep the page visible while exporting"));
-          } else {
-            win.requestAnimationFrame(tick);
-          }
-        };
-        win.requestAnimationFrame(tick);
-      });
+      } finally {
+        running = null;
+      }
     }
 
     // range reads the From and To fields; empty means first and last.
@@ -122,9 +132,8 @@
         return;
       }
       const r = range();
-      const { win, canvas } = canvasOf();
-      if (r.error || !canvas || !win) {
-        ui.status.textContent = r.error || "There is no frame to export yet.";
+      if (r.error) {
+        ui.status.textContent = r.error;
         return;
       }
       const job = { cancelled: false };
@@ -141,17 +150,13 @@
         app.call("zipBegin");
         for (let k = r.from; k <= r.to; k++) {
           ui.status.textContent = "Frame " + (k - r.from + 1) + " of " + (r.to - r.from + 1) + "…";
-          const before = (app.parseJSON(app.call("drawn")) || {}).n || 0;
-          const s = app.parseJSON(app.call("still", k)) || {};
-          app.applyState(s);
-          await waitDrawn(win, k, before, job);
-          const blob = await grab(win, canvas);
+          const { s, png } = await frame(k, job);
           const file = "step-" + pad(k) + ".png";
-          add(win, blobs, file, await blob.arrayBuffer(), blob);
+          add(blobs, file, await png.arrayBuffer(), png);
           lines.push(file + "  step " + k + ": " + String(s.narration || "") + (s.func ? "  [" + s.func + "]" : ""));
         }
         const text = new TextEncoder().encode(lines.join("\n") + "\n");
-        add(win, blobs, "steps.txt", text.buffer, text);
+        add(blobs, "steps.txt", text.buffer, text);
         const end = app.call("zipEnd");
         if (!ArrayBuffer.isView(end)) {
           throw new Error(String(end || "the ZIP could not be finished"));
@@ -178,8 +183,8 @@
     // bytes go over as a Uint8Array of the stage's own window: the Go
     // runtime there checks them with its own Uint8Array. Its answers come
     // from that window too, hence ArrayBuffer.isView, not instanceof.
-    function add(win, blobs, file, buffer, data) {
-      const header = app.call("zipAdd", file, new win.Uint8Array(buffer));
+    function add(blobs, file, buffer, data) {
+      const header = app.call("zipAdd", file, new stage.contentWindow.Uint8Array(buffer));
       if (!ArrayBuffer.isView(header)) {
         throw new Error(String(header || "the ZIP could not be written"));
       }
