@@ -134,6 +134,9 @@ func (m *Machine) deleteMemslot(id int) {
 // GPAToHPA translates through the memslots alone; ok is false when no slot
 // covers gpa (in KVM terms the address is MMIO).
 func (m *Machine) GPAToHPA(gpa GPA) (HPA, bool) {
+	if hpa, ok, td := m.tdxGPAToHPA(gpa); td {
+		return hpa, ok
+	}
 	s := m.gfnToMemslot(gpa.GFN())
 	if s == nil {
 		return 0, false

@@ -62,6 +62,9 @@ type KVMMMUPage struct {
 	// ScheduledRootToZap is tdp_mmu_scheduled_root_to_zap: an invalidated
 	// root that kvm_tdp_mmu_zap_invalidated_roots still has to zap.
 	ScheduledRootToZap bool
+	// ExternalSPT is external_spt: for a non-root page of a TD's mirror
+	// root, the S-EPT page it mirrors, handed to the TDX module.
+	ExternalSPT HPA
 
 	// The fields below belong to the shadow MMU (mmu.c); TDP MMU pages
 	// leave them zero. ParentPTEs are the SPTEs that point to the page
@@ -94,6 +97,8 @@ type tdpState struct {
 	roots []*KVMMMUPage       // tdp_mmu_roots, newest first (list_add_rcu)
 	// mmuPages counts the linked non-root pages (tdp_mmu_pages).
 	mmuPages int
+	// tdx is the TD's state (tdx.go), nil unless the VM is a TD.
+	tdx *tdxState
 }
 
 // clone deep-copies the TDP MMU state; the pages' contents live in PhysMem.
@@ -111,6 +116,7 @@ func (t *tdpState) clone() *tdpState {
 	for i, r := range t.roots {
 		c.roots[i] = c.pages[r.SPT.PFN()]
 	}
+	c.tdx = t.tdx.clone()
 	return &c
 }
 
@@ -186,7 +192,7 @@ func (m *Machine) EnableTDP(cfg TDPConfig) error {
 	defer func() { m.events, m.Quiet = saved, quiet }()
 	m.reinitMMUs()
 	for _, v := range m.VCPUs {
-		if err := m.kvmTDPMMUAllocRoot(v); err != nil {
+		if err := m.kvmTDPMMUAllocRoot(v, false); err != nil {
 			m.tdp = nil
 			return err
 		}
@@ -216,14 +222,20 @@ func (m *Machine) tdpMMUFreeSP(sp *KVMMMUPage) {
 // kvmTDPMMUAllocRoot is kvm_tdp_mmu_alloc_root: reuse a valid root whose
 // role.word equals the vCPU's root_role (taking a reference), else
 // allocate one with two references, one for the vCPU and one for the TDP
-// MMU itself, and put it at the head of the list of roots.
-func (m *Machine) kvmTDPMMUAllocRoot(v *VCPU) error {
+// MMU itself, and put it at the head of the list of roots. With mirror
+// (a TD) the role has is_mirror and the root becomes mirror_root_hpa.
+func (m *Machine) kvmTDPMMUAllocRoot(v *VCPU, mirror bool) error {
 	t := m.tdp
 	role := v.RootMMU.RootRole
+	what := t.cfg.Kind.String()
+	if mirror {
+		role = setFlag(role, roleIsMirror, true)
+		what = "mirror " + what
+	}
 	for _, r := range t.roots {
 		if !r.Role.Invalid() && r.Role == role {
 			r.RootCount++
-			v.RootMMU.Root, v.RootMMU.RootValid = r.SPT, true
+			m.setRoot(v, r.SPT, mirror)
 			if !m.Quiet {
 				m.emit(Event{Kind: EvSet, MMU: v.RootMMU.Name, Func: "kvm_tdp_mmu_alloc_root", Space: SpaceHPA,
 					Addr: uint64(r.SPT), Level: role.Level(), VCPU: v.ID, Old: uint64(r.RootCount - 1), New: uint64(r.RootCount),
@@ -240,15 +252,28 @@ func (m *Machine) kvmTDPMMUAllocRoot(v *VCPU) error {
 	}
 	root.Role, root.RootCount = role, 2
 	t.roots = append([]*KVMMMUPage{root}, t.roots...)
-	v.RootMMU.Root, v.RootMMU.RootValid = root.SPT, true
+	m.setRoot(v, root.SPT, mirror)
 	if !m.Quiet {
+		text := fmt.Sprintf("kvm_tdp_mmu_alloc_root: no valid root has role %s, so a new level-%d %s root is "+
+			"allocated at HPA %s (tdp_mmu_alloc_sp), all entries SHADOW_NONPRESENT_VALUE; its reference count "+
+			"starts at 2, one for vCPU %d and one for the TDP MMU.", role, role.Level(), what, root.SPT, v.ID)
+		if mirror {
+			text += " It becomes mirror_root_hpa: KVM's copy of the TD's S-EPT, which the processor never walks."
+		}
 		m.emit(Event{Kind: EvAlloc, MMU: v.RootMMU.Name, Func: "kvm_tdp_mmu_alloc_root", Space: SpaceHPA,
-			Addr: uint64(root.SPT), Level: role.Level(), VCPU: v.ID, Table: uint64(root.SPT),
-			Text: fmt.Sprintf("kvm_tdp_mmu_alloc_root: no valid root has role %s, so a new level-%d %s root is "+
-				"allocated at HPA %s (tdp_mmu_alloc_sp), all entries SHADOW_NONPRESENT_VALUE; its reference count "+
-				"starts at 2, one for vCPU %d and one for the TDP MMU.", role, role.Level(), t.cfg.Kind, root.SPT, v.ID)})
+			Addr: uint64(root.SPT), Level: role.Level(), VCPU: v.ID, Table: uint64(root.SPT), Text: text})
 	}
 	return nil
+}
+
+// setRoot records a root the vCPU now holds: root.hpa, or for a mirror
+// root mirror_root_hpa.
+func (m *Machine) setRoot(v *VCPU, hpa HPA, mirror bool) {
+	if mirror {
+		m.tdx().mirrorRoot[v.ID] = hpa
+		return
+	}
+	v.RootMMU.Root, v.RootMMU.RootValid = hpa, true
 }
 
 // kvmTDPMMUPutRoot is kvm_tdp_mmu_put_root: drop a reference; the last one

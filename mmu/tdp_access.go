@@ -14,6 +14,12 @@ const maxTDPAttempts = 12
 // doAccessTDP is doAccess for a guest running on EPT/NPT.
 func (m *Machine) doAccessTDP(v *VCPU, a *Access, mode PagingMode, acc uint64, gp *Fault) (Result, error) {
 	mmu := v.WalkMMU()
+	if err := m.tdxVCPUPreRun(); err != nil {
+		return Result{}, err
+	}
+	if res, dead := m.tdxDeadResult(); dead {
+		return res, nil
+	}
 	m.emitTDPBegin(v, a, mode, acc, gp)
 	if gp != nil {
 		if !m.Quiet {
@@ -57,6 +63,8 @@ func (m *Machine) doAccessTDP(v *VCPU, a *Access, mode PagingMode, acc uint64, g
 			continue
 		case retPFEmulate:
 			return m.x86EmulateInstruction(v, a, acc, w, total, try), nil
+		case retPFMemoryFault, retPFVMDead, retPFTDXMMIO:
+			return m.tdxExitResult(r, last, w, total, try), nil
 		default:
 			res := Result{Fault: last, HasRefs: true, Refs: w.Refs, Note: "KVM_RUN fails: kvm_mmu_page_fault returned " +
 				"an error, so the VM stops"}
@@ -96,6 +104,10 @@ func (m *Machine) emitTDPBegin(v *VCPU, a *Access, mode PagingMode, acc uint64, 
 		text += fmt.Sprintf(". The processor walks the guest's tables from CR3 = %s itself, and translates every "+
 			"guest-physical address on the way (each table, then the final GPA) through %s: a two-dimensional walk.",
 			hex(v.Regs.CR3), t.cfg.Kind)
+	}
+	if m.IsTD() {
+		text += " In a TD, a private GPA goes through the TDX module's S-EPT, a GPA with the shared bit through " +
+			"the shared EPT."
 	}
 	m.emit(Event{Kind: EvBegin, MMU: v.WalkMMU().Name, Func: "cpu", Space: SpaceGVA, Addr: uint64(a.GVA),
 		VCPU: v.ID, GVA: a.GVA, Old: acc, New: acc, TwoD: true, Text: text})

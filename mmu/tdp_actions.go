@@ -70,7 +70,12 @@ func (m *Machine) doRemoveMemslot(a *RemoveMemslot) (Result, error) {
 	zapped, freed := 0, 0
 	if m.tdp != nil {
 		before := len(m.tdp.pages)
-		if a.SlotZapOnly {
+		if a.SlotZapOnly || m.IsTD() {
+			if m.IsTD() && !m.Quiet {
+				m.emit(Event{Kind: EvCheck, MMU: "kvm", Func: "kvm_memslot_flush_zap_all",
+					Text: "kvm_memslot_flush_zap_all: never for a TDX VM, whose S-EPT cannot be zapped all at once: " +
+						"KVM zaps only the slot's mappings, private and shared (kvm_mmu_zap_memslot)."})
+			}
 			zapped = m.kvmMMUZapMemslot(&slot)
 		} else {
 			if !m.Quiet {
@@ -129,7 +134,11 @@ func (m *Machine) doZapGFNRange(a *ZapGFNRange) (Result, error) {
 	if err := m.needTDP("zap"); err != nil {
 		return Result{}, err
 	}
-	start, end := a.GPA.GFN(), (a.GPA + GPA(a.Size)).GFN()
+	// GFNs as memslots know them: without a TD's shared bit.
+	start, end := a.GPA.GFN()&^m.kvmGFNDirectBits(), (a.GPA+GPA(a.Size)).GFN()&^m.kvmGFNDirectBits()
+	if end <= start {
+		return Result{}, fmt.Errorf("zap: the range crosses the shared bit")
+	}
 	if !m.Quiet {
 		m.emit(Event{Kind: EvBegin, MMU: "kvm", Func: "kvm_zap_gfn_range", Space: SpaceGPA, Addr: uint64(a.GPA),
 			Text: fmt.Sprintf("kvm_zap_gfn_range(GFN %s, %s): KVM removes every mapping of GPA %s-%s from each valid "+
@@ -166,6 +175,10 @@ func (m *Machine) doPreFault(a *PreFault) (Result, error) {
 	}
 	if err := m.needTDP("prefault"); err != nil {
 		return Result{}, err
+	}
+	if x := m.tdx(); x != nil && x.state != tdStateRunnable {
+		return Result{}, fmt.Errorf("KVM_PRE_FAULT_MEMORY fails with EOPNOTSUPP: the TD is not finalized " +
+			"(pre_fault_allowed); KVM_TDX_INIT_MEM_REGION maps its initial memory")
 	}
 	end := uint64(a.GPA) + a.Size
 	if a.Size == 0 || uint64(a.GPA)&pageMask != 0 || a.Size&pageMask != 0 || end < uint64(a.GPA) {
@@ -205,11 +218,15 @@ func (m *Machine) doPrintSPTE(a *PrintSPTE) (Result, error) {
 		return Result{}, err
 	}
 	root := m.rootOf(v)
+	if m.isPrivateGPA(a.GPA) {
+		root = m.mirrorRootOf(v) // KVM sees the private half through its mirror
+	}
 	if root == nil {
 		return Result{}, fmt.Errorf("vCPU %d has no root", v.ID)
 	}
 	var last uint64
-	for it := m.tdpIterStart(root, 1, a.GPA.GFN()); it.ok(a.GPA.GFN() + 1); it.next() {
+	gfn := a.GPA.GFN() &^ m.kvmGFNDirectBits()
+	for it := m.tdpIterStart(root, 1, gfn); it.ok(gfn + 1); it.next() {
 		last = it.oldSPTE
 		if !m.Quiet {
 			m.emit(Event{Kind: EvRead, MMU: "debug", Func: "kvm_tdp_mmu_get_walk", Space: SpaceHPA, Addr: uint64(it.sptep),
@@ -241,6 +258,10 @@ func (m *Machine) SetTDPEntry(id int, gpa GPA, level int, value uint64) error {
 	if uint64(gpa)>>uint(m.Config.MaxPhyAddr) != 0 {
 		return fmt.Errorf("GPA %s is beyond MAXPHYADDR (%d bits)", gpa, m.Config.MaxPhyAddr)
 	}
+	if m.isPrivateGPA(gpa) {
+		return fmt.Errorf("GPA %s is private: its EPT entries are the TDX module's S-EPT, which nobody else writes; "+
+			"give a GPA with the shared bit (%s)", gpa, m.kvmGFNDirectBits().GPA())
+	}
 	saved, quiet := m.events, m.Quiet
 	m.Quiet = true
 	defer func() { m.events, m.Quiet = saved, quiet }()
@@ -250,7 +271,8 @@ func (m *Machine) SetTDPEntry(id int, gpa GPA, level int, value uint64) error {
 		return err
 	}
 	root := m.rootOf(v)
-	for it := m.tdpIterStart(root, level, gpa.GFN()); it.ok(gpa.GFN() + 1); it.next() {
+	gfn := gpa.GFN() &^ m.kvmGFNDirectBits()
+	for it := m.tdpIterStart(root, level, gfn); it.ok(gfn + 1); it.next() {
 		if it.level == level {
 			m.tdpMMUSetSPTE(v, it, value, "", "")
 			return nil

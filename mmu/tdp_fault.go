@@ -28,9 +28,12 @@ func (m *Machine) kvmMMUPageFault(v *VCPU, gpa GPA, ec uint64) retPF {
 // kvm_page_fault, with the memslot of its GFN) and call the TDP handler
 // (kvm_tdp_page_fault, which with the TDP MMU is kvm_tdp_mmu_page_fault).
 func (m *Machine) kvmMMUDoPageFault(v *VCPU, gpa GPA, ec uint64, prefetch bool) retPF {
+	// A TD's shared bit is stripped from the GFN: memslots know nothing of
+	// it; fault.addr keeps it for tdp_mmu_get_root_for_fault.
 	f := &kvmPageFault{addr: gpa, errorCode: ec, exec: ec&PFErrFetch != 0, write: ec&PFErrWrite != 0,
 		present: ec&PFErrPresent != 0, rsvd: ec&PFErrRsvd != 0, prefetch: prefetch,
-		gfn: gpa.GFN(), maxLevel: 3, reqLevel: 1, goalLevel: 1}
+		private: ec&PFErrPrivateAccess != 0, gfn: gpa.GFN() &^ m.kvmGFNDirectBits(), maxLevel: 3, reqLevel: 1,
+		goalLevel: 1}
 	f.slot = m.gfnToMemslot(f.gfn)
 	if !m.Quiet {
 		slot := "no memslot covers it"
@@ -44,9 +47,10 @@ func (m *Machine) kvmMMUDoPageFault(v *VCPU, gpa GPA, ec uint64, prefetch bool) 
 		case f.exec:
 			kind = "fetch"
 		}
+		kind, note := m.tdxFaultKind(f, kind)
 		m.emit(Event{Kind: EvCheck, MMU: "root_mmu", Func: "kvm_mmu_do_page_fault", Space: SpaceGPA, Addr: uint64(gpa),
 			VCPU: v.ID, Text: fmt.Sprintf("kvm_mmu_do_page_fault: a %s fault on GFN %s (%s; max_level 1 GiB), handled "+
-				"by kvm_tdp_page_fault → kvm_tdp_mmu_page_fault.", kind, f.gfn, slot)})
+				"by kvm_tdp_page_fault → kvm_tdp_mmu_page_fault.%s", kind, f.gfn, slot, note)})
 	}
 	return m.kvmTDPMMUPageFault(v, f)
 }
@@ -72,6 +76,9 @@ func (m *Machine) kvmTDPMMUPageFault(v *VCPU, f *kvmPageFault) retPF {
 func (m *Machine) pageFaultCanBeFast(f *kvmPageFault) bool {
 	if f.rsvd {
 		return false
+	}
+	if m.IsTD() && f.private != m.kvmMemIsPrivate(f.gfn) {
+		return false // has_private_mem: let the slow path exit to userspace
 	}
 	if !f.present {
 		return !m.tdp.kvmADEnabled()
@@ -130,6 +137,9 @@ func (m *Machine) fastPageFault(v *VCPU, f *kvmPageFault) retPF {
 // GFN (__kvm_mmu_faultin_pfn), or, with no memslot, prepare an MMIO
 // mapping (kvm_handle_noslot_fault).
 func (m *Machine) kvmMMUFaultinPFN(v *VCPU, f *kvmPageFault) retPF {
+	if r, done := m.tdxFaultinPFN(v, f); done {
+		return r
+	}
 	if f.slot == nil {
 		return m.kvmHandleNoslotFault(v, f)
 	}
@@ -172,8 +182,11 @@ func (m *Machine) kvmMMUHugepageAdjust(v *VCPU, f *kvmPageFault) {
 	switch {
 	case f.noslot:
 		why = "an MMIO GFN is mapped with a 4 KiB SPTE"
+	case f.private:
+		why = "private memory, which TDX maps with 4 KiB pages only (tdx_gmem_private_max_mapping_level)"
 	default:
 		f.reqLevel, why = m.kvmMMUMaxMappingLevel(f.slot, f.gfn, f.maxLevel)
+		f.reqLevel, why = m.tdxMixedCap(f, f.reqLevel, why)
 		if f.reqLevel > 1 {
 			f.goalLevel = f.reqLevel
 			f.pfn &^= PFN(pagesPerHPage(f.goalLevel) - 1)
@@ -236,7 +249,8 @@ func (m *Machine) handleMMIOPageFault(v *VCPU, gpa GPA) retPF {
 		return retPFRetry
 	}
 	var leaf uint64
-	for it := m.tdpIterStart(root, 1, gpa.GFN()); it.ok(gpa.GFN() + 1); it.next() {
+	gfn := gpa.GFN() &^ m.kvmGFNDirectBits()
+	for it := m.tdpIterStart(root, 1, gfn); it.ok(gfn + 1); it.next() {
 		leaf = it.oldSPTE
 		if !isShadowPresentPTE(leaf) {
 			break
@@ -289,18 +303,21 @@ func (m *Machine) tdpRsvd(e uint64, level int, execOnly bool) string {
 // prefetch fault (a read, marked GUEST_FINAL) retried until it is fixed.
 // It returns the level mapped, or an error (MMIO has no memory to map).
 func (m *Machine) kvmTDPMapPage(v *VCPU, gpa GPA) (int, error) {
+	ec, gpa := m.tdxPrefaultCode(gpa)
 	for try := 0; try < 4; try++ {
-		slot := m.gfnToMemslot(gpa.GFN())
-		r := m.kvmMMUDoPageFault(v, gpa, PFErrGuestFinal, true)
+		slot := m.gfnToMemslot(gpa.GFN() &^ m.kvmGFNDirectBits())
+		r := m.kvmMMUDoPageFault(v, gpa, ec, true)
 		switch r {
 		case retPFFixed, retPFSpurious:
 			level := 1
-			if slot != nil {
+			if slot != nil && ec&PFErrPrivateAccess == 0 {
 				level, _ = m.kvmMMUMaxMappingLevel(slot, gpa.GFN(), 3)
 			}
 			return level, nil
 		case retPFEmulate:
 			return 0, fmt.Errorf("GPA %s is not in any memslot: KVM_PRE_FAULT_MEMORY fails with ENOENT", gpa)
+		case retPFMemoryFault, retPFTDXMMIO:
+			return 0, fmt.Errorf("KVM cannot map GPA %s for the TD: KVM_PRE_FAULT_MEMORY fails with EFAULT (%s)", gpa, r)
 		case retPFRetry:
 			continue
 		}

@@ -9,6 +9,7 @@ type tdpIter struct {
 	minLevel  int
 	nextGFN   GFN // next_last_level_gfn: where the walk goes on
 	gfn       GFN // the first frame the current SPTE maps
+	gfnBits   GFN // gfn_bits: ORed into every GFN to index (a TD's shared bit)
 	level     int // the level of the current SPTE
 	ptPath    [5]HPA
 	sptep     HPA    // the current SPTE's address
@@ -27,9 +28,19 @@ func spteIndex(gpa GPA, level int) int {
 	return int(uint64(gpa)>>(PageShift+9*uint(level-1))) & 511
 }
 
-// tdpIterStart is tdp_iter_start: begin at the root's SPTE for start.
+// tdpIterStart is for_each_tdp_pte_min_level's tdp_iter_start: begin at
+// the root's SPTE for start, indexing with the root's GFN bits
+// (kvm_gfn_root_mask). start and the GFNs the iterator reports are
+// without those bits.
 func (m *Machine) tdpIterStart(root *KVMMMUPage, minLevel int, start GFN) *tdpIter {
-	it := &tdpIter{m: m, rootLevel: root.Role.Level(), minLevel: minLevel, nextGFN: start}
+	bits := m.kvmGFNRootMask(root)
+	return m.tdpIterStartBits(root, minLevel, start&^bits, bits)
+}
+
+// tdpIterStartBits is tdp_iter_start with explicit gfn_bits; 0 walks the
+// whole root (for_each_tdp_pte_min_level_all).
+func (m *Machine) tdpIterStartBits(root *KVMMMUPage, minLevel int, start, bits GFN) *tdpIter {
+	it := &tdpIter{m: m, rootLevel: root.Role.Level(), minLevel: minLevel, nextGFN: start, gfnBits: bits}
 	if it.rootLevel < 1 || it.rootLevel > 5 {
 		return it
 	}
@@ -44,7 +55,7 @@ func (m *Machine) tdpIterStart(root *KVMMMUPage, minLevel int, start GFN) *tdpIt
 // current level and read it.
 func (it *tdpIter) refresh() {
 	it.gfn = gfnRoundForLevel(it.nextGFN, it.level)
-	it.sptep = it.ptPath[it.level-1] + HPA(8*spteIndex(it.nextGFN.GPA(), it.level))
+	it.sptep = it.ptPath[it.level-1] + HPA(8*spteIndex((it.nextGFN|it.gfnBits).GPA(), it.level))
 	it.oldSPTE = it.read(it.sptep)
 }
 
@@ -103,7 +114,7 @@ func (it *tdpIter) stepDown() bool {
 }
 
 func (it *tdpIter) stepSide() bool {
-	if spteIndex(it.gfn.GPA(), it.level) == 511 {
+	if spteIndex((it.gfn|it.gfnBits).GPA(), it.level) == 511 {
 		return false
 	}
 	it.gfn += GFN(pagesPerHPage(it.level))
@@ -119,7 +130,7 @@ func (it *tdpIter) stepUp() bool {
 	}
 	it.level++
 	it.gfn = gfnRoundForLevel(it.gfn, it.level)
-	it.sptep = it.ptPath[it.level-1] + HPA(8*spteIndex(it.gfn.GPA(), it.level))
+	it.sptep = it.ptPath[it.level-1] + HPA(8*spteIndex((it.gfn|it.gfnBits).GPA(), it.level))
 	return true
 }
 

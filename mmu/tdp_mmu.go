@@ -25,6 +25,9 @@ const (
 )
 
 func (r retPF) String() string {
+	if s, ok := tdxRetPFName(r); ok {
+		return s
+	}
 	names := [...]string{"RET_PF_CONTINUE", "RET_PF_RETRY", "RET_PF_EMULATE", "RET_PF_INVALID",
 		"RET_PF_FIXED", "RET_PF_SPURIOUS", "an error", "RET_PF_WRITE_PROTECTED"}
 	if r < 0 || int(r) >= len(names) {
@@ -42,6 +45,7 @@ type kvmPageFault struct {
 	present   bool
 	rsvd      bool
 	prefetch  bool
+	private   bool // is_private: PFERR_PRIVATE_ACCESS, a TD's private GPA
 	gfn       GFN
 	slot      *Memslot
 	pfn       PFN
@@ -77,7 +81,7 @@ func (t *tdpState) decode(spte uint64, level int) string {
 // the way), and install the leaf at the goal level.
 func (m *Machine) kvmTDPMMUMap(v *VCPU, f *kvmPageFault) retPF {
 	m.kvmMMUHugepageAdjust(v, f)
-	root := m.rootOf(v)
+	root := m.tdpMMUGetRootForFault(v, f)
 	if root == nil {
 		return retPFRetry
 	}
@@ -100,10 +104,24 @@ func (m *Machine) kvmTDPMMUMap(v *VCPU, f *kvmPageFault) retPF {
 		}
 		m.tdpMMUInitChildSP(sp, it)
 		m.emitAlloc(v, sp, it)
+		if sp.Role.IsMirror() {
+			if err := m.kvmMMUAllocExternalSPT(v, sp); err != nil {
+				m.emitKVMError(v, "kvm_mmu_alloc_external_spt", err)
+				m.tdpMMUFreeSP(sp)
+				return retPFError
+			}
+		}
+		linked := true
 		if isShadowPresentPTE(it.oldSPTE) {
 			m.tdpMMUSplitHugePage(v, it, sp)
 		} else {
-			m.tdpMMULinkSP(v, it, sp)
+			linked = m.tdpMMULinkSP(v, it, sp)
+		}
+		if !linked {
+			// The TDX module refused the table: tdp_mmu_free_sp, and the
+			// fault is retried.
+			m.tdpMMUFreeSP(sp)
+			return retPFRetry
 		}
 	}
 	return retPFRetry
@@ -122,13 +140,17 @@ func (m *Machine) tdpMMUInitChildSP(sp *KVMMMUPage, it *tdpIter) {
 }
 
 // tdpMMULinkSP is tdp_mmu_link_sp: point the iterator's SPTE at the new
-// table (make_nonleaf_spte) and account the page.
-func (m *Machine) tdpMMULinkSP(v *VCPU, it *tdpIter, sp *KVMMMUPage) {
+// table (make_nonleaf_spte) and account the page. It reports false when
+// the SPTE could not be set (a mirror SPTE the TDX module refused).
+func (m *Machine) tdpMMULinkSP(v *VCPU, it *tdpIter, sp *KVMMMUPage) bool {
 	spte := m.tdp.masks.makeNonleafSPTE(sp.SPT, sp.Role.ADDisabled())
-	m.tdpMMUSetSPTE(v, it, spte, "tdp_mmu_link_sp", fmt.Sprintf(
+	if !m.tdpMMUSetSPTE(v, it, spte, "tdp_mmu_link_sp", fmt.Sprintf(
 		"tdp_mmu_link_sp: make_nonleaf_spte points the %s for GPA %s at the new table (every right, so that the leaf alone decides)",
-		m.tdp.entryWord(it.level), it.gfn.GPA()))
+		m.spteWord(it.sptep, it.level), it.iterGPA())) {
+		return false
+	}
 	m.tdp.mmuPages++
+	return true
 }
 
 // tdpMMUSplitHugePage is tdp_mmu_split_huge_page: fill the new table with
@@ -148,7 +170,7 @@ func (m *Machine) tdpMMUSplitHugePage(v *VCPU, it *tdpIter, sp *KVMMMUPage) {
 		m.emit(Event{Kind: EvWrite, MMU: "root_mmu", Func: "tdp_mmu_split_huge_page", Space: SpaceHPA,
 			Addr: uint64(sp.SPT), Level: child, VCPU: v.ID, Table: uint64(sp.SPT), Old: huge, New: huge,
 			Text: fmt.Sprintf("tdp_mmu_split_huge_page: the %s huge page at GPA %s is split: the new table's 512 SPTEs "+
-				"map the same memory in %s pieces.", levelPageName(it.level), it.gfn.GPA(), levelPageName(child))})
+				"map the same memory in %s pieces.", levelPageName(it.level), it.iterGPA(), levelPageName(child))})
 	}
 	m.tdpMMULinkSP(v, it, sp)
 }
@@ -157,22 +179,33 @@ func (m *Machine) tdpMMUSplitHugePage(v *VCPU, it *tdpIter, sp *KVMMMUPage) {
 // the leaf (make_spte, or make_mmio_spte without a memslot) and install it.
 func (m *Machine) tdpMMUMapHandleTargetLevel(v *VCPU, f *kvmPageFault, it *tdpIter) retPF {
 	t := m.tdp
+	if isShadowPresentPTE(it.oldSPTE) && (f.prefetch || t.masks.isAccessAllowed(it.oldSPTE, f.write, f.exec)) &&
+		isLastSPTE(it.oldSPTE, it.level) {
+		why := "it already allows the access: RET_PF_SPURIOUS"
+		if f.prefetch {
+			why = "a prefetch does not overwrite a present SPTE: RET_PF_SPURIOUS"
+		}
+		m.emitIterRead(v, it, "tdp_mmu_map_handle_target_level", why)
+		return retPFSpurious
+	}
 	var spte uint64
 	var what string
 	if f.noslot {
 		spte = t.masks.makeMMIOSPTE(it.gfn, m.slotsGen, AccAll)
 		what = fmt.Sprintf("make_mmio_spte: no memslot covers GPA %s, so the %s gets an MMIO SPTE (%s, memslot generation %d)",
-			it.gfn.GPA(), t.entryWord(it.level), t.mmioWord(), m.slotsGen&mmioGenMask)
+			it.iterGPA(), m.spteWord(it.sptep, it.level), t.mmioWord(), m.slotsGen&mmioGenMask)
 	} else {
 		spte = t.masks.makeSPTE(it.level, f.pfn, f.prefetch, v.RootMMU.RootRole.ADDisabled())
 		what = fmt.Sprintf("make_spte: the %s maps GPA %s to HPA %s, a %s page (%s)",
-			t.entryWord(it.level), it.gfn.GPA(), f.pfn.HPA(), levelPageName(it.level), t.decode(spte, it.level))
+			m.spteWord(it.sptep, it.level), it.iterGPA(), f.pfn.HPA(), levelPageName(it.level), t.decode(spte, it.level))
 	}
 	if spte == it.oldSPTE {
 		m.emitIterRead(v, it, "tdp_mmu_map_handle_target_level", "already what make_spte would write: RET_PF_SPURIOUS")
 		return retPFSpurious
 	}
-	m.tdpMMUSetSPTE(v, it, spte, "tdp_mmu_map_handle_target_level", what+"; tdp_mmu_set_spte_atomic writes it")
+	if !m.tdpMMUSetSPTE(v, it, spte, "tdp_mmu_map_handle_target_level", what+"; tdp_mmu_set_spte_atomic writes it") {
+		return retPFRetry
+	}
 	if f.noslot {
 		return retPFEmulate
 	}
@@ -188,9 +221,19 @@ func (t *tdpState) mmioWord() string {
 }
 
 // tdpMMUSetSPTE writes an SPTE and does the bookkeeping of
-// handle_changed_spte, emitting the write as fn.
-func (m *Machine) tdpMMUSetSPTE(v *VCPU, it *tdpIter, spte uint64, fn, text string) {
+// handle_changed_spte, emitting the write as fn. A present SPTE in a
+// mirror page goes through set_external_spte_present, which may fail:
+// it reports whether the SPTE was set.
+func (m *Machine) tdpMMUSetSPTE(v *VCPU, it *tdpIter, spte uint64, fn, text string) bool {
+	if isShadowPresentPTE(spte) && m.isMirrorSPTEP(it.sptep) {
+		if !m.setExternalSPTEPresent(v, it, spte) {
+			return false
+		}
+	}
 	old, _ := m.Mem.Write(it.sptep, 8, spte)
+	if old == FrozenSPTE && m.isMirrorSPTEP(it.sptep) {
+		old = it.oldSPTE // frozen by set_external_spte_present, which read it
+	}
 	if !m.Quiet {
 		m.emit(Event{Kind: EvWrite, MMU: "root_mmu", Func: fn, Space: SpaceHPA, Addr: uint64(it.sptep),
 			Level: it.level, Index: it.index(), HasEntry: true, Old: old, New: spte, VCPU: vcpuID(v),
@@ -199,6 +242,7 @@ func (m *Machine) tdpMMUSetSPTE(v *VCPU, it *tdpIter, spte uint64, fn, text stri
 	}
 	it.oldSPTE = spte
 	m.handleChangedSPTE(v, it.gfn, old, spte, it.level)
+	return true
 }
 
 // handleChangedSPTE is handle_changed_spte: when a present non-leaf SPTE
@@ -238,9 +282,15 @@ func (m *Machine) handleRemovedPT(v *VCPU, pt HPA, level int) {
 				Level: level, Index: i, HasEntry: true, Old: old, New: FrozenSPTE, VCPU: vcpuID(v), Table: uint64(pt),
 				HPA: sptep, HasHPA: true, Size: 8,
 				Text: fmt.Sprintf("handle_removed_pt: the table at HPA %s is cut off, so its %s for GPA %s (%s) is frozen (FROZEN_SPTE).",
-					pt, m.tdp.entryWord(level), gfn.GPA(), hex(old))})
+					pt, m.spteWord(sptep, level), gfn.GPA(), hex(old))})
 		}
 		m.handleChangedSPTE(v, gfn, old, FrozenSPTE, level)
+		if sp.Role.IsMirror() {
+			m.removeExternalSPTE(gfn, old, level)
+		}
+	}
+	if sp.Role.IsMirror() {
+		m.freeExternalSPT(sp)
 	}
 	m.tdpMMUFreeSP(sp)
 	if !m.Quiet {
@@ -259,8 +309,8 @@ func (m *Machine) emitIterRead(v *VCPU, it *tdpIter, fn, what string) {
 	m.emit(Event{Kind: EvRead, MMU: "root_mmu", Func: fn, Space: SpaceHPA, Addr: uint64(it.sptep),
 		Level: it.level, Index: it.index(), HasEntry: true, Old: it.oldSPTE, New: it.oldSPTE, VCPU: vcpuID(v),
 		Table: uint64(it.table()), HPA: it.sptep, HasHPA: true, Size: 8,
-		Text: fmt.Sprintf("%s: the %s at HPA %s (index %d, GPA %s up) is %s (%s): %s.", fn, m.tdp.entryWord(it.level),
-			it.sptep, it.index(), it.gfn.GPA(), hex(it.oldSPTE), m.tdp.decode(it.oldSPTE, it.level), what)})
+		Text: fmt.Sprintf("%s: the %s at HPA %s (index %d, GPA %s up) is %s (%s): %s.", fn, m.spteWord(it.sptep, it.level),
+			it.sptep, it.index(), it.iterGPA(), hex(it.oldSPTE), m.tdp.decode(it.oldSPTE, it.level), what)})
 }
 
 // emitAlloc records a new table of the TDP MMU.
@@ -275,7 +325,7 @@ func (m *Machine) emitAlloc(v *VCPU, sp *KVMMMUPage, it *tdpIter) {
 	m.emit(Event{Kind: EvAlloc, MMU: "root_mmu", Func: "tdp_mmu_alloc_sp", Space: SpaceHPA, Addr: uint64(sp.SPT),
 		Level: sp.Role.Level(), VCPU: v.ID, Table: uint64(sp.SPT),
 		Text: fmt.Sprintf("The %s at HPA %s %s, so tdp_mmu_alloc_sp takes a struct kvm_mmu_page and a page at HPA %s "+
-			"for a level-%d table (GPA %s up, role %s).", m.tdp.entryWord(it.level), it.sptep, why, sp.SPT,
+			"for a level-%d table (GPA %s up, role %s).", m.spteWord(it.sptep, it.level), it.sptep, why, sp.SPT,
 			sp.Role.Level(), sp.GFN.GPA(), sp.Role)})
 }
 

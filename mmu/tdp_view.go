@@ -98,6 +98,13 @@ type TDPPage struct {
 	RootCount int      // tdp_mmu_root_count, for a root
 	Parent    HPA      // the SPTE that points to it (sp->ptep), if not a root
 	Invalid   bool     // role.invalid: a zapped root still referenced
+	// Mirror is role.is_mirror: a page of a TD's mirror root, whose S-EPT
+	// page is ExternalSPT (external_spt; none for the root). GFNBits are
+	// the bits its GFNs are indexed with: a TD's shared bit in the direct
+	// root.
+	Mirror      bool
+	ExternalSPT HPA
+	GFNBits     GFN
 }
 
 // TDPPages lists the TDP MMU's pages: roots first (newest first, as in
@@ -109,7 +116,8 @@ func (m *Machine) TDPPages() []TDPPage {
 	var out []TDPPage
 	for _, sp := range m.tdp.sortedPages() {
 		out = append(out, TDPPage{HPA: sp.SPT, Level: sp.Role.Level(), GFN: sp.GFN, Role: sp.Role,
-			Root: !sp.HasPtep, RootCount: sp.RootCount, Parent: sp.Ptep, Invalid: sp.Role.Invalid()})
+			Root: !sp.HasPtep, RootCount: sp.RootCount, Parent: sp.Ptep, Invalid: sp.Role.Invalid(),
+			Mirror: sp.Role.IsMirror(), ExternalSPT: sp.ExternalSPT, GFNBits: m.kvmGFNRootMask(sp)})
 	}
 	return out
 }
@@ -127,9 +135,13 @@ type TDPPathLevel struct {
 
 // TDPPath follows vCPU id's EPT/NPT tables for gpa as the hardware would,
 // without checks or side effects: root first, ending at a leaf or an entry
-// that is not present. hpa is the translation when it ends in a leaf.
+// that is not present. hpa is the translation when it ends in a leaf. In
+// a TD, a private GPA goes through the S-EPT, as the processor's does.
 func (m *Machine) TDPPath(id int, gpa GPA) (levels []TDPPathLevel, hpa HPA, ok bool) {
 	root, has := m.TDPRoot(id)
+	if m.isPrivateGPA(gpa) {
+		root, has = m.tdx().septRoot, true
+	}
 	if !has {
 		return nil, 0, false
 	}

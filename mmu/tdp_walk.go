@@ -26,6 +26,10 @@ type TDPExit struct {
 	GuestLevel    int  // the guest level whose table was being reached; 0 for the final GPA
 	HostLevel     int  // the EPT/NPT level where the translation stopped
 	Why           string
+	// Pending is a TD's extended exit qualification type
+	// PENDING_EPT_VIOLATION: the S-EPT leaf is a page the guest has not
+	// accepted.
+	Pending bool
 }
 
 // Exit reasons of a TDPExit.
@@ -121,6 +125,9 @@ type hostStep struct {
 
 // translate walks EPT/NPT from the vCPU's root for gpa.
 func (h *hwWalk) translate(m *Machine, gpa GPA, kind hwAccess, glevel int) (HPA, bool, *Fault) {
+	if m.isPrivateGPA(gpa) {
+		return h.translateSEPT(m, gpa, kind, glevel) // a TD's private GPA (tdx_walk.go)
+	}
 	t := m.tdp
 	if h.level == 0 { // built without newHWWalk: L1's walk through root_mmu
 		h.root, h.level, h.mmu = h.v.RootMMU.Root, t.level, "root_mmu"

@@ -38,10 +38,13 @@ func (m *Machine) tdpMMUZapSPTE(it *tdpIter, fn, why string) {
 			Level: it.level, Index: it.index(), HasEntry: true, Old: old, New: ShadowNonPresentValue,
 			Table: uint64(it.table()), HPA: it.sptep, HasHPA: true, Size: 8,
 			Text: fmt.Sprintf("%s: the %s for GPA %s (%s, %s) is zapped to SHADOW_NONPRESENT_VALUE: %s.", fn,
-				m.tdp.entryWord(it.level), it.gfn.GPA(), hex(old), m.tdp.decode(old, it.level), why)})
+				m.spteWord(it.sptep, it.level), it.iterGPA(), hex(old), m.tdp.decode(old, it.level), why)})
 	}
 	it.oldSPTE = ShadowNonPresentValue
 	m.handleChangedSPTE(nil, it.gfn, old, ShadowNonPresentValue, it.level)
+	if m.isMirrorSPTEP(it.sptep) {
+		m.removeExternalSPTE(it.gfn, old, it.level)
+	}
 }
 
 // tdpMMUZapRoot is tdp_mmu_zap_root: zap a whole root in passes of
@@ -60,7 +63,7 @@ func (m *Machine) tdpMMUZapRoot(root *KVMMMUPage) int {
 func (m *Machine) tdpMMUZapRootLevel(root *KVMMMUPage, zapLevel int) int {
 	n := 0
 	end := m.tdpMMUMaxGFNExclusive()
-	for it := m.tdpIterStart(root, zapLevel, 0); it.ok(end); it.next() {
+	for it := m.tdpIterStartBits(root, zapLevel, 0, 0); it.ok(end); it.next() {
 		if !isShadowPresentPTE(it.oldSPTE) || it.level > zapLevel {
 			continue
 		}
@@ -80,6 +83,11 @@ func (m *Machine) tdpMMUZapRootLevel(root *KVMMMUPage, zapLevel int) int {
 func (m *Machine) kvmTDPMMUInvalidateRoots() int {
 	n := 0
 	for _, r := range m.tdp.roots {
+		// kvm_mmu_zap_all_fast invalidates KVM_DIRECT_ROOTS only: the
+		// S-EPT cannot be zapped fast, so a TD's mirror root stays.
+		if r.Role.IsMirror() {
+			continue
+		}
 		if !r.Role.Invalid() {
 			r.ScheduledRootToZap = true
 			r.Role = r.Role.WithInvalid(true)
@@ -147,14 +155,14 @@ func (m *Machine) kvmMMUReload(v *VCPU) error {
 	if v.RootMMU.RootValid {
 		return nil
 	}
-	if err := m.kvmTDPMMUAllocRoot(v); err != nil {
+	if err := m.tdxAllocMirrorRoot(v); err != nil {
+		return err
+	}
+	if err := m.kvmTDPMMUAllocRoot(v, false); err != nil {
 		return err
 	}
 	if !m.Quiet {
-		fn, what := "vmx_load_mmu_pgd", fmt.Sprintf("EPTP = %s (construct_eptp)", hex(m.eptp(v)))
-		if m.tdp.cfg.Kind == TDPNPT {
-			fn, what = "svm_load_mmu_pgd", fmt.Sprintf("nCR3 = %s", v.RootMMU.Root)
-		}
+		fn, what := m.loadPGDWords(v)
 		m.emit(Event{Kind: EvSet, MMU: "root_mmu", Func: fn, Space: SpaceHPA, Addr: uint64(v.RootMMU.Root),
 			VCPU: v.ID, Text: fmt.Sprintf("%s: the hardware will walk the new root: %s.", fn, what)})
 	}

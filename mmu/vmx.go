@@ -9,6 +9,9 @@ import "fmt"
 // handleTDPExit runs KVM's exit handler for the exit a walk ended with and
 // returns what kvm_mmu_page_fault decided.
 func (m *Machine) handleTDPExit(v *VCPU, x *TDPExit) retPF {
+	if m.IsTD() && x.Reason == ExitEPTViolation {
+		return m.tdxHandleEPTViolation(v, x) // tdx_handle_exit: a TD's exits are TDX's
+	}
 	switch x.Reason {
 	case ExitEPTViolation:
 		return m.handleEPTViolation(v, x)

@@ -18,7 +18,7 @@ const maxHostEntries = 2
 
 // hostTableName names a host table at level: "EPT PML4", "NPT PD".
 func (t *tdpFocus) tableName(level int) string {
-	return t.format.Name + " " + mmu.TableName(mmu.Paging4, level)
+	return t.walkName() + " " + mmu.TableName(mmu.Paging4, level)
 }
 
 // hostChain builds the column: the tables of the path (those not read yet

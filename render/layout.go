@@ -95,6 +95,10 @@ func natural(v *mmu.View, tl *mmu.Timeline) (*Scene, Rect) {
 		host, grid := layoutTDP(f, extent)
 		extent = extent.Union(host.Rect).Union(grid.Rect)
 		panels = append(panels, grid, host)
+		if td, ok := layoutTDX(f, extent); ok {
+			extent = extent.Union(td.Rect)
+			panels = append(panels, td)
+		}
 	}
 	if tl.ShowsMMUContexts() {
 		vp := layoutVCPUs(f, extent)

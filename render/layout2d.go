@@ -44,7 +44,7 @@ func hostHeading(f *focus) string {
 	if t.row > 0 {
 		what = "the guest's " + mmu.TableName(f.mode, t.row)
 	}
-	name := t.format.Name
+	name := t.walkName()
 	switch {
 	case t.hasGPA && t.row < 0:
 		return fmt.Sprintf("KVM and the %s for GPA %s", name, t.gpa)

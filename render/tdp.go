@@ -48,6 +48,7 @@ type tdpFocus struct {
 	mended    bool             // KVM has changed its tables since the violation
 	fresh     map[mmu.HPA]bool // tables KVM allocated in this action
 	path      []hostLevel
+	sept      bool    // a TD's private GPA: the path is through the S-EPT (tdx.go)
 	hpa       mmu.HPA // where the path leads, when it ends in a leaf
 	cur       hostTarget
 }
@@ -278,7 +279,7 @@ func (t *tdpFocus) pathFor(m *mmu.Machine, vcpu int) {
 	if !t.hasGPA && t.cur.ok && t.cur.table != 0 {
 		for _, p := range m.TDPPages() {
 			if p.HPA == t.cur.table && !p.Root {
-				t.gpa, t.hasGPA = p.GFN.GPA(), true
+				t.gpa, t.hasGPA = (p.GFN | p.GFNBits).GPA(), true
 				if t.cur.index >= 0 {
 					t.gpa += mmu.GPA(uint64(t.cur.index) << (12 + 9*uint(p.Level-1)))
 				}
@@ -287,6 +288,7 @@ func (t *tdpFocus) pathFor(m *mmu.Machine, vcpu int) {
 		}
 	}
 	if t.hasGPA {
+		t.sept = m.IsPrivateGPA(t.gpa)
 		levels, hpa, _ := m.TDPPath(vcpu, t.gpa)
 		for _, l := range levels {
 			t.path = append(t.path, hostLevel{TDPPathLevel: l})
@@ -296,7 +298,9 @@ func (t *tdpFocus) pathFor(m *mmu.Machine, vcpu int) {
 		t.path = []hostLevel{{TDPPathLevel: mmu.TDPPathLevel{Level: t.format.Levels, Table: t.root, Index: -1}}}
 		t.all = true
 	}
-	t.addPending()
+	if !isMirrorPage(m, t.cur.table) { // a TD's mirror pages have their own panel (tdx.go)
+		t.addPending()
+	}
 	if t.cur.fault && len(t.path) > 0 {
 		// The walk stopped at the last entry it read.
 		last := t.path[len(t.path)-1]

@@ -168,6 +168,7 @@ func coverage(steps []mmu.Step) map[string]bool {
 	got := map[string]bool{}
 	for i, st := range steps {
 		r := st.Result
+		tdxCoverage(got, st)
 		switch a := st.Action.(type) {
 		case *mmu.Access:
 			if r.OK {
@@ -362,6 +363,9 @@ func TestBuiltinCoverage(t *testing.T) {
 		"role-reconfig@none": {"cpuid marker", "role unchanged", "mmio", "cpuid ebusy"},
 		"shadow-zap": {"misaligned", "flooding", "zap page", "free page", "zap", "zap all", "memslot-remove",
 			"mmio", "wp rule", "reset context", "hash hit", "check ok"},
+		// TDX: the SEAMCALLs behind each hook, from the premap to teardown.
+		"tdx-private-shared": {"refs=24", "exit", "alloc", "premap", "PAGE.ADD", "SEPT.ADD", "PAGE.AUG",
+			"ACCEPT", "memory fault", "convert", "BLOCK", "TRACK", "REMOVE", "RECLAIM", "check ok"},
 	}
 	runs, ids := builtinRuns(t)
 	for i, r := range runs {

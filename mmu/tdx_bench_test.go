@@ -1,0 +1,87 @@
+package mmu
+
+import (
+	"bufio"
+	"os"
+	"testing"
+)
+
+// benchTD is a booted TD whose private and shared pages are mapped, run
+// quietly.
+func benchTD(b *testing.B) *tdEnv {
+	e := newTD(b, 48)
+	e.boot()
+	e.do(&TDXAccept{GPA: tdPrivGPA})
+	e.do(&TDXMapGPA{GPA: e.shared, Size: PageSize})
+	e.do(&Access{GVA: tdSharedGVA, Kind: AccessRead})
+	e.m.Quiet = true
+	return e
+}
+
+// BenchmarkTDXWalkPrivate is a guest read of a private page that needs no
+// exit: 24 references, all through the S-EPT.
+func BenchmarkTDXWalkPrivate(b *testing.B) {
+	e := benchTD(b)
+	a := &Access{GVA: tdPrivGVA, Kind: AccessRead}
+	for b.Loop() {
+		if st, _ := e.m.Do(a); !st.Result.OK {
+			b.Fatal(st.Result)
+		}
+	}
+}
+
+// BenchmarkTDXWalkShared is the same read of the shared page: the guest
+// tables through the S-EPT, the final GPA through the shared EPT.
+func BenchmarkTDXWalkShared(b *testing.B) {
+	e := benchTD(b)
+	a := &Access{GVA: tdSharedGVA, Kind: AccessRead}
+	for b.Loop() {
+		if st, _ := e.m.Do(a); !st.Result.OK {
+			b.Fatal(st.Result)
+		}
+	}
+}
+
+// BenchmarkTDXConvertRoundTrip converts the private page to shared and
+// back and accepts it again: BLOCK, TRACK, REMOVE, then AUG and ACCEPT.
+func BenchmarkTDXConvertRoundTrip(b *testing.B) {
+	e := benchTD(b)
+	shared := &TDXMapGPA{GPA: tdPrivGPA | e.shared&^tdSharedGFN.GPA(), Size: PageSize}
+	private := &TDXMapGPA{GPA: tdPrivGPA, Size: PageSize}
+	accept := &TDXAccept{GPA: tdPrivGPA}
+	for b.Loop() {
+		for _, a := range []Action{shared, private, accept} {
+			if _, err := e.m.Do(a); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestTDXFuncNames: every function a TD's story names is a Linux 6.16 KVM
+// identifier or a seed's ("cpu" is the processor or the TDX module
+// serving a TDCALL, "guest store" the engine's name for the guest's own
+// store, "invariants" its checker).
+func TestTDXFuncNames(t *testing.T) {
+	known := map[string]bool{"cpu": true, "guest store": true, "invariants": true}
+	for _, f := range []string{"/work/shared/reference/names/kernel-6.16-kvm-identifiers.txt",
+		"/work/shared/reference/names/seed-identifiers.txt"} {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Skipf("no list of names: %v", err)
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			known[sc.Text()] = true
+		}
+		fh.Close()
+	}
+	e := newTD(t, 48)
+	for _, a := range tdxScript(e) {
+		for _, ev := range e.do(a).Events {
+			if !known[ev.Func] {
+				t.Errorf("%T names %q, which is no 6.16 identifier", a, ev.Func)
+			}
+		}
+	}
+}
