@@ -23,11 +23,16 @@ func benchTD(b *testing.B) *tdEnv {
 func BenchmarkTDXWalkPrivate(b *testing.B) {
 	e := benchTD(b)
 	a := &Access{GVA: tdPrivGVA, Kind: AccessRead}
+	n, refs := 0, 0
 	for b.Loop() {
-		if st, _ := e.m.Do(a); !st.Result.OK {
+		st, _ := e.m.Do(a)
+		if !st.Result.OK {
 			b.Fatal(st.Result)
 		}
+		n, refs = n+1, st.Result.Refs
 	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "walks/s")
+	b.ReportMetric(float64(refs), "refs/walk")
 }
 
 // BenchmarkTDXWalkShared is the same read of the shared page: the guest
@@ -35,11 +40,16 @@ func BenchmarkTDXWalkPrivate(b *testing.B) {
 func BenchmarkTDXWalkShared(b *testing.B) {
 	e := benchTD(b)
 	a := &Access{GVA: tdSharedGVA, Kind: AccessRead}
+	n, refs := 0, 0
 	for b.Loop() {
-		if st, _ := e.m.Do(a); !st.Result.OK {
+		st, _ := e.m.Do(a)
+		if !st.Result.OK {
 			b.Fatal(st.Result)
 		}
+		n, refs = n+1, st.Result.Refs
 	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "walks/s")
+	b.ReportMetric(float64(refs), "refs/walk")
 }
 
 // BenchmarkTDXConvertRoundTrip converts the private page to shared and
