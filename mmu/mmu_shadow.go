@@ -141,9 +141,9 @@ func (m *Machine) linkShadowPage(v *VCPU, sptep HPA, sp *KVMMMUPage) {
 		m.emit(Event{Kind: EvWrite, MMU: spMMUName(sp), Func: "link_shadow_page", Space: SpaceHPA, Addr: uint64(sptep),
 			Level: m.sptepLevel(sptep), Index: spteIndexOf(sptep), HasEntry: true, Old: old, New: spte,
 			VCPU: vcpuID(v), Table: uint64(sptep &^ pageMask), HPA: sptep, HasHPA: true, Size: 8,
-			Text: fmt.Sprintf("link_shadow_page: make_nonleaf_spte points the SPTE at HPA %s to %s (%s → %s: P W U A, "+
+			Text: fmt.Sprintf("link_shadow_page: make_nonleaf_spte points the SPTE at HPA %s to %s (%s → %s: %s, "+
 				"so that the leaf alone decides the rights); the SPTE joins the child's parent_ptes "+
-				"(mmu_page_add_parent_pte).", sptep, spName(sp), hex(old), hex(spte))})
+				"(mmu_page_add_parent_pte).", sptep, spName(sp), hex(old), hex(spte), m.shadow.masks.nonleafRights())})
 	}
 	if sp.UnsyncChildren > 0 || sp.Unsync {
 		m.markUnsync(v, sptep)

@@ -49,9 +49,15 @@ type nestedTranslator struct {
 	addr  GPA // the L2 GPA whose translation failed
 }
 
-// TranslateGPA implements Translator.
-func (t *nestedTranslator) TranslateGPA(m *Machine, gpa GPA, access uint64, _ int) (HPA, bool, *Fault) {
+// TranslateGPA implements Translator. For a table, walk_addr_generic
+// translates the table's page (gfn_to_gpa(table_gfn)), so a fault names
+// the page; the entry's offset is added back to the host address.
+func (t *nestedTranslator) TranslateGPA(m *Machine, gpa GPA, access uint64, level int) (HPA, bool, *Fault) {
 	v := t.v
+	off := HPA(0)
+	if level > 0 {
+		gpa, off = gpa&^pageMask, HPA(gpa&pageMask)
+	}
 	if !m.Quiet {
 		m.emit(Event{Kind: EvCheck, MMU: "nested_mmu", Func: "translate_nested_gpa", Space: SpaceGPA,
 			Addr: uint64(gpa), VCPU: v.ID,
@@ -64,7 +70,7 @@ func (t *nestedTranslator) TranslateGPA(m *Machine, gpa GPA, access uint64, _ in
 		t.fault, t.addr = w.Fault, gpa
 		return 0, false, w.Fault
 	}
-	return w.HPA, w.Mapped, nil
+	return w.HPA + off, w.Mapped, nil
 }
 
 // NestedGVAToGPA is KVM walking the running guest's page tables in
@@ -150,10 +156,21 @@ func (m *Machine) reflectedResult(v *VCPU, w *GuestWalker, total, try int) Resul
 	reason := w.Fault.Exit.Reason
 	x := &TDPExit{Reason: reason, GPA: GPA(info.Info2), GVA: w.GVA, ErrorCode: info.Info1, Qualification: info.Info1,
 		Final: info.Info1&PFErrGuestFinal != 0, Why: "L1's nested table does not allow it"}
+	if v.Nested.Kind == NestedVMX { // Info1 is the exit qualification
+		x.Reason, x.ErrorCode = ExitEPTViolation, 0
+		if info.Code == vmxExitEPTMisconfig {
+			x.Reason = ExitEPTMisconfig
+		}
+		x.Final, reason = info.Info1&EPTViolationGVATranslated != 0, x.Reason
+	}
 	res := Result{HasRefs: true, Refs: w.Refs,
 		Fault: &Fault{Vector: reason, ErrorCode: info.Info1, Addr: w.GVA, Reason: x.Why, Exit: x},
 		Note: fmt.Sprintf("reflected to L1 as %s: exit_info_1 %s, exit_info_2 %s; the vCPU runs L1 now", info.Code,
 			hex(info.Info1), hex(info.Info2))}
+	if v.Nested.Kind == NestedVMX {
+		res.Note = fmt.Sprintf("reflected to L1 as %s: exit qualification %s, guest-physical address %s; the vCPU "+
+			"runs L1 now", info.Code, hex(info.Info1), GPA(info.Info2))
+	}
 	setRefsTotal(&res, total, try)
 	return res
 }

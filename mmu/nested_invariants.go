@@ -10,8 +10,12 @@ package mmu
 // guest_mmu root.
 func (c *invChecker) checkNestedTranslations(v *VCPU) {
 	mmu := &v.GuestMMU
+	if v.Nested.Kind == NestedVMX {
+		c.checkEPT02Translations(v) // EPT02 against EPT12 (nested_ept_check.go)
+		return
+	}
 	if !mmu.RootValid || isDummyRoot(mmu) || v.Nested.Kind != NestedSVM {
-		return // nested EPT checks its EPT02 against EPT12 with its own walker
+		return
 	}
 	level := mmu.RootRole.Level()
 	c.nestedWalkTable(v, mmu.Root, level, 0, false)

@@ -90,3 +90,39 @@ func (c *eptWalk) emitCleanRead(leaf uint64) {
 		Text: "The EPT12 leaf is writable but not dirty (D clear), so this read maps it read-only: L2's first write " +
 			"will exit to KVM, which sets D in EPT12 as the processor would."})
 }
+
+// decode spells an SPTE in the format these masks describe: EPT bits for
+// EPT (EPT02 under nested EPT), x86 bits otherwise.
+func (s *spteMasks) decode(spte uint64, level int) string {
+	if s.ept {
+		return DecodeEPTFlags(spte, level)
+	}
+	return DecodeFlags(PTE(spte), level, true)
+}
+
+// nonleafRights names the rights make_nonleaf_spte grants, in the format.
+func (s *spteMasks) nonleafRights() string {
+	if s.ept {
+		return "R W X"
+	}
+	return "P W U A"
+}
+
+// rights spells ACC_* rights for an SPTE of this format: EPT's R/W/X (KVM
+// files R under ACC_USER), or the x86 sentence.
+func (s *spteMasks) rights(acc int) string {
+	if !s.ept {
+		return rightsString(acc, true)
+	}
+	var raw uint64
+	if acc&AccUser != 0 {
+		raw |= EPTRead
+	}
+	if acc&AccWrite != 0 {
+		raw |= EPTWrite
+	}
+	if acc&AccExec != 0 {
+		raw |= EPTExec
+	}
+	return eptRightsString(raw)
+}

@@ -99,7 +99,7 @@ func (m *Machine) emitSPTEZap(sptep HPA, old uint64, fn, why string) {
 		Index: spteIndexOf(sptep), HasEntry: true, Old: old, New: ShadowNonPresentValue,
 		Table: uint64(sptep &^ pageMask), HPA: sptep, HasHPA: true, Size: 8,
 		Text: fmt.Sprintf("%s: the SPTE at HPA %s (%s, %s) becomes SHADOW_NONPRESENT_VALUE: %s.", fn, sptep,
-			hex(old), DecodeFlags(PTE(old), max(level, 1), true), why)})
+			hex(old), m.shadow.masks.decode(old, max(level, 1)), why)})
 }
 
 // spteWriteProtect is spte_write_protect for page-table protection: clear

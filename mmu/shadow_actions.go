@@ -78,8 +78,14 @@ func (m *Machine) kvmMMUInvalidateAddr(v *VCPU, mmu *MMU, gva GVA) {
 	if !mmu.RootValid || isDummyRoot(mmu) {
 		return
 	}
+	m.kvmMMUInvalidateRoot(v, mmu.Root, gva)
+}
+
+// kvmMMUInvalidateRoot is the per-root part of __kvm_mmu_invalidate_addr,
+// for the current root or a prev_roots entry (nested_ept_invalidate_addr).
+func (m *Machine) kvmMMUInvalidateRoot(v *VCPU, root HPA, gva GVA) {
 	synced := 0
-	for it := m.shadowWalkInit(v, mmu.Root, gva); it.ok(); it.next(m) {
+	for it := m.shadowWalkInit(v, root, gva); it.ok(); it.next(m) {
 		sp := m.shadow.spAt(it.sptep)
 		if sp == nil {
 			break

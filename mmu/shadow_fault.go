@@ -144,13 +144,20 @@ func (m *Machine) fnamePageFault(v *VCPU, gva GVA, ec, acc uint64) (retPF, *Gues
 	mmu := v.ArchMMU()
 	mode := PagingMode(mmu.CPURole.Base.Level())
 	fn := formatFor(mode).prefix + "_page_fault"
+	if mmu == &v.GuestMMU && v.Nested.Kind == NestedVMX {
+		fn = "ept_page_fault" // paging_tmpl.h with PTTYPE_EPT
+	}
 	if !m.Quiet {
 		text := fmt.Sprintf("kvm_mmu_do_page_fault → %s (FNAME(page_fault)): KVM walks the guest's own tables in "+
 			"software (walk_addr_generic) to learn what the guest allows at GVA %s.", fn, gva)
 		if mmu == &v.GuestMMU {
+			who := "every access it checks is a user access"
+			if v.Nested.Kind == NestedVMX {
+				who = "EPT has no user bit, so a read is checked as PFERR_USER against the entries' R bits"
+			}
 			text = fmt.Sprintf("kvm_mmu_do_page_fault → %s (FNAME(page_fault) on guest_mmu): KVM walks L1's nested "+
 				"table (%s %s, in L1 memory, read through the memslots) in software to learn what L1 allows at L2 "+
-				"GPA %s; every access it checks is a user access.", fn, pgdName(v, mmu), hex(v.Nested.NestedPGD), GPA(gva))
+				"GPA %s; %s.", fn, pgdName(v, mmu), hex(v.Nested.NestedPGD), GPA(gva), who)
 		}
 		m.emit(Event{Kind: EvCheck, MMU: mmu.Name, Func: fn, Space: SpaceGVA, Addr: uint64(gva), VCPU: v.ID, GVA: gva,
 			Text: text})

@@ -17,7 +17,13 @@ func (m *Machine) makeShadowSPTE(v *VCPU, sp *KVMMMUPage, gfn GFN, pfn PFN, acce
 	s := &m.shadow.masks
 	level := sp.Role.Level()
 	spte := uint64(SPTEMMUPresent) | s.present
-	if !prefetch || synchronizing {
+	// A page built for an EPT12 without A/D bits (EPT02 under an EPTP12
+	// with bit 6 clear) has none either: SPTE_TDP_AD_DISABLED.
+	adDisabled := sp.Role.ADDisabled()
+	if adDisabled {
+		spte |= SPTETDPADDisabled
+	}
+	if (!prefetch || synchronizing) && !adDisabled {
 		spte |= s.accessed
 	}
 	if access&AccExec != 0 {
@@ -31,6 +37,7 @@ func (m *Machine) makeShadowSPTE(v *VCPU, sp *KVMMMUPage, gfn GFN, pfn PFN, acce
 	if level > 1 {
 		spte |= PTPageSize
 	}
+	spte |= s.memtype // get_mt_mask: EPT's write-back with IPAT for RAM
 	spte |= s.hostWritable | uint64(pfn)<<PageShift
 	wrprot := false
 	if access&AccWrite != 0 {
@@ -39,7 +46,7 @@ func (m *Machine) makeShadowSPTE(v *VCPU, sp *KVMMMUPage, gfn GFN, pfn PFN, acce
 		if !oldWritableLeaf && m.mmuTryToUnsyncPages(v, gfn, synchronizing, prefetch) != nil {
 			wrprot = true
 			spte &^= PTWritable | s.mmuWritable
-		} else {
+		} else if !adDisabled {
 			spte |= s.dirty
 		}
 	}
@@ -105,7 +112,7 @@ func (m *Machine) mmuSetSPTE(v *VCPU, f *shadowFault, sptep HPA, access int, gfn
 func (m *Machine) leafWhy(sp *KVMMMUPage, gfn GFN, pfn PFN, access int, wrprot bool) string {
 	size := levelPageName(sp.Role.Level())
 	s := fmt.Sprintf("make_spte maps GFN %s (a %s page) to host frame %s with %s", gfn, size, pfn,
-		rightsString(access, true))
+		m.shadow.masks.rights(access))
 	if wrprot {
 		s += fmt.Sprintf(", but read-only: GFN %s holds a guest page table that KVM shadows and cannot unsync "+
 			"(mmu_try_to_unsync_pages refused)", gfn)

@@ -289,6 +289,9 @@ func getLevel1SPGPA(sp *KVMMMUPage) GPA {
 // when the SPTE changed in a way that needs a flush, -1 on failure.
 func (m *Machine) fnameSyncSPTE(v *VCPU, sp *KVMMMUPage, i int) int {
 	mmu := v.ArchMMU()
+	if mmu == &v.GuestMMU && v.Nested.Kind == NestedVMX {
+		return m.eptSyncSPTE(v, sp, i) // guest_mmu's sync_spte over EPT12
+	}
 	mode := PagingMode(mmu.CPURole.Base.Level())
 	f := formatFor(mode)
 	fn := f.prefix + "_sync_spte"
@@ -377,5 +380,5 @@ func (m *Machine) emitSPTEWrite(v *VCPU, sptep HPA, old, spte uint64, fn, why st
 		Index: spteIndexOf(sptep), HasEntry: true, Old: old, New: spte, VCPU: vcpuID(v),
 		Table: uint64(sptep &^ pageMask), HPA: sptep, HasHPA: true, Size: 8,
 		Text: fmt.Sprintf("%s: %s; SPTE at HPA %s %s → %s (%s).", fn, why, sptep, hex(old), hex(spte),
-			DecodeFlags(PTE(spte), max(level, 1), true))})
+			m.shadow.masks.decode(spte, max(level, 1)))})
 }

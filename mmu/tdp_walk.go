@@ -59,6 +59,10 @@ type hwWalk struct {
 	root    HPA
 	level   int    // the root's level
 	mmu     string // the context whose root it is, for the trace
+	// ad: the EPTP the processor uses enables A/D bits. EPTP02 has them
+	// only when EPTP12 does (construct_eptp), i.e. guest_mmu's root role
+	// is not ad_disabled.
+	ad bool
 }
 
 // newHWWalk starts the processor's walk for one attempt at an access by
@@ -69,8 +73,9 @@ func (m *Machine) newHWWalk(v *VCPU, gva GVA) *hwWalk {
 	if mmu != &v.RootMMU {
 		level = mmu.RootRole.Level()
 	}
+	ad := m.tdp.cfg.AD && (mmu == &v.RootMMU || !mmu.RootRole.ADDisabled())
 	return &hwWalk{v: v, gva: gva, refBase: m.refs, tables: map[GFN]hwTrans{}, root: mmu.Root, level: level,
-		mmu: mmu.Name}
+		mmu: mmu.Name, ad: ad}
 }
 
 // tableKind names the nested table the walk uses: EPT or NPT, or for L2
@@ -94,8 +99,8 @@ const (
 
 // isWrite says whether the access needs write permission and sets D:
 // writes, and with EPT A/D enabled the guest paging-structure accesses.
-func (k hwAccess) isWrite(t *tdpState) bool {
-	return k == hwWrite || (k == hwTable && t.cfg.Kind == TDPEPT && t.cfg.AD)
+func (k hwAccess) isWrite(t *tdpState, ad bool) bool {
+	return k == hwWrite || (k == hwTable && t.cfg.Kind == TDPEPT && ad)
 }
 
 // ref is the number of the memory reference just made.
@@ -130,7 +135,7 @@ func (h *hwWalk) translate(m *Machine, gpa GPA, kind hwAccess, glevel int) (HPA,
 	}
 	t := m.tdp
 	if h.level == 0 { // built without newHWWalk: L1's walk through root_mmu
-		h.root, h.level, h.mmu = h.v.RootMMU.Root, t.level, "root_mmu"
+		h.root, h.level, h.mmu, h.ad = h.v.RootMMU.Root, t.level, "root_mmu", t.cfg.AD
 	}
 	table := h.root
 	allow, nx := EPTRWX, false
@@ -165,7 +170,7 @@ func (h *hwWalk) translate(m *Machine, gpa GPA, kind hwAccess, glevel int) (HPA,
 	if why := h.denied(m, kind, allow, nx); why != "" {
 		return h.fail(m, ExitEPTViolation, gpa, kind, glevel, last.level, allow, why)
 	}
-	h.setAccessedDirty(m, path, kind.isWrite(t), glevel)
+	h.setAccessedDirty(m, path, kind.isWrite(t, h.ad), glevel)
 	if glevel > 0 {
 		h.tables[gpa.GFN()] = hwTrans{allow: allow, leaf: last.hpa, leafLevel: last.level}
 	}
@@ -197,7 +202,7 @@ func (h *hwWalk) denied(m *Machine, kind hwAccess, allow int, nx bool) string {
 		return ""
 	}
 	switch {
-	case kind == hwTable && t.cfg.AD && allow&EPTWrite == 0:
+	case kind == hwTable && h.ad && allow&EPTWrite == 0:
 		return "a guest paging-structure access, which counts as a write with EPT A/D bits, but the EPT entries do not all allow writes"
 	case kind == hwTable && allow&EPTRead == 0:
 		return "a read of a guest paging structure, but the EPT entries do not all allow reads"
@@ -215,7 +220,7 @@ func (h *hwWalk) denied(m *Machine, kind hwAccess, allow int, nx bool) string {
 // write, when the hardware keeps A/D bits.
 func (h *hwWalk) setAccessedDirty(m *Machine, path []hostStep, write bool, glevel int) {
 	t := m.tdp
-	if !t.cfg.AD {
+	if !h.ad {
 		return
 	}
 	a, d := uint64(EPTAccessed), uint64(EPTDirty)
@@ -268,7 +273,7 @@ func (h *hwWalk) checkGuestWrite(m *Machine, gpa GPA, glevel int) *Fault {
 			"the processor must write A/D bits into the guest's entry, but its page is not writable")
 		return f
 	}
-	if t.cfg.AD {
+	if h.ad {
 		e, err := m.Mem.Read(tr.leaf, 8)
 		d := uint64(EPTDirty)
 		if t.cfg.Kind == TDPNPT {
@@ -350,7 +355,7 @@ func (h *hwWalk) fail(m *Machine, reason string, gpa GPA, kind hwAccess, glevel,
 			code = EPTViolationAccInstr
 		case hwTable:
 			code = EPTViolationAccRead
-			if t.cfg.AD {
+			if h.ad {
 				code |= EPTViolationAccWrite
 			}
 		}
