@@ -29,7 +29,7 @@ func (m *Machine) tdpGuestStore(v *VCPU, gpa GPA, size int, value uint64) (Resul
 				VCPU: v.ID, TwoD: true, Text: fmt.Sprintf("VM entry: KVM resumes the guest, which executes the "+
 					"store again. Attempt %d: the processor translates GPA %s from the EPT/NPT root again.", try, gpa)})
 		}
-		h := &hwWalk{v: v, refBase: m.refs, tables: map[GFN]hwTrans{}}
+		h := m.newHWWalk(v, 0)
 		hpa, ok, f := h.translate(m, gpa, hwWrite, 0)
 		total += h.ref(m)
 		if ok {
