@@ -30,7 +30,7 @@ JS_PKGS   := $(foreach d,$(JS_DIRS),$(if $(wildcard $(d)/*.go),./$(d)/...))
 # scenario files), not tests.
 WASM_SRCS := $(shell find $(JS_DIRS) -type f -not -name '*_test.go' -not -path '*/testdata/*' 2>/dev/null) go.mod go.sum
 SERVER_SRCS := $(shell find cmd/server -name '*.go' -not -name '*_test.go') \
-	web/embed.go web/index.html web/game.html web/app.js web/game.js web/style.css web/favicon.svg
+	web/embed.go web/index.html web/game.html $(wildcard web/*.js) web/style.css web/favicon.svg
 
 .PHONY: all run test bench static wasm server clean fmt-check vet vet-js help
 

@@ -596,6 +596,7 @@
       const problems = [];
       const res = openFilesThing(files, "", problems);
       if (res && res.ok) {
+        dropin.save(files);
         seek(0);
       }
       return res;

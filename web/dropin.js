@@ -57,7 +57,6 @@
         return;
       }
       hideErrors();
-      save(files);
       ui.status.textContent = "Opened " + res.file + describe(res) + ".";
       if (Array.isArray(res.notes) && res.notes.length > 0) {
         app.showNotice(res.notes.join(" "));
@@ -171,6 +170,6 @@
     });
     ui.errorsClose.addEventListener("click", hideErrors);
 
-    return { restore, dragging, drop, open };
+    return { restore, save, dragging, drop, open };
   };
 })();

@@ -193,6 +193,8 @@
 
     function setRunning(on) {
       ui.go.disabled = on;
+      // A screen reader would read every step's narration as it flies by.
+      el.narration.setAttribute("aria-live", on ? "off" : "polite");
       ui.cancel.hidden = !on;
       document.body.classList.toggle("exporting", on);
       if (on) {

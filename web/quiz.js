@@ -55,6 +55,7 @@
       questions: $("quiz-questions"), score: $("quiz-score"),
     };
     let cur = { seed: "0", kind: "any", mode: "any", n: 5 };
+    let scenario = ""; // the quiz's guest as scenario text
     let results = {}; // question number → right (true) or not (false)
 
     function fillOptions() {
@@ -105,6 +106,7 @@
       }
       ui.error.hidden = true;
       cur = { seed: res.seed, kind: res.options.kind, mode: res.options.mode, n: res.options.n };
+      scenario = String(res.scenario || "");
       ui.seed.value = cur.seed;
       ui.kind.value = cur.kind;
       ui.mode.value = cur.mode;
@@ -193,11 +195,26 @@
           ol.append(node("li", "", line));
         }
         why.append(ol);
-        box.append(p, why);
+        const watch = node("button", "watch", "Watch this access in the visualizer");
+        watch.type = "button";
+        watch.addEventListener("click", () => watchAccess(q));
+        box.append(p, why, watch);
       }
       box.hidden = !open;
       button.setAttribute("aria-expanded", String(open));
       button.textContent = open ? "Hide the answer" : "Show the answer";
+    }
+
+    // watchAccess opens the quiz's guest (its scenario text, as a file of
+    // its own) at the first step of the question's walk.
+    function watchAccess(q) {
+      const res = app.openFiles([{ name: "quiz-" + cur.seed + ".mmu", text: scenario }]);
+      if (!res || !res.ok) {
+        app.showNotice("The quiz's scenario could not be opened: " + ((res && res.error) || "no answer") + ".");
+        return;
+      }
+      app.seek(Number(q.access && q.access.step) || 0);
+      app.closeOverlay();
     }
 
     function score() {

@@ -31,6 +31,7 @@ func TestBrowserQuiz(t *testing.T) {
 	waitReady(t, ctx)
 	pollJS[bool](t, ctx, 10*time.Second, "the quiz", `!document.getElementById("quiz-view").hidden && location.hash === "#quiz=7"`)
 	wrong := checkQuiz(t, ctx, 7, lessons.QuizOptions{})
+	watchAccess(t, ctx, 7)
 
 	// The form, driven by the keyboard: Enter in the seed field makes it.
 	eval[bool](t, ctx, `(() => { const $ = (id) => document.getElementById(id);
@@ -180,7 +181,7 @@ func badQuizzes(t *testing.T, ctx context.Context) {
 func quizButtonAndBack(t *testing.T, ctx context.Context) {
 	press(t, ctx, kb.Escape)
 	pollJS[bool](t, ctx, 10*time.Second, "the quiz to close",
-		`document.getElementById("quiz-view").hidden && location.hash.startsWith("#lesson=")`)
+		`document.getElementById("quiz-view").hidden && /^#(lesson|file)=/.test(location.hash)`)
 	if a := readPage(t, ctx).Active; a != "button#open-quiz" {
 		t.Errorf("after Esc the focus is on %s, want the Quiz button", a)
 	}
@@ -194,4 +195,29 @@ func quizButtonAndBack(t *testing.T, ctx context.Context) {
 	eval[bool](t, ctx, `(history.back(), true)`)
 	pollJS[bool](t, ctx, 10*time.Second, "the lesson after Back",
 		fmt.Sprintf(`document.getElementById("quiz-view").hidden && location.hash === %q`, lesson))
+}
+
+// watchAccess opens the quiz's guest from a revealed answer: the page
+// shows the quiz's scenario at the first step of that question's walk.
+func watchAccess(t *testing.T, ctx context.Context, seed uint64) {
+	q, err := lessons.NewQuiz(seed, lessons.QuizOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qu := q.Questions[len(q.Questions)-1]
+	within(t, ctx, 10*time.Second, "clicking Watch", chromedp.Click(chromedp.CSS(fmt.Sprintf("#qs-%d .watch", qu.N))))
+	want := fmt.Sprintf("#file=quiz-%d.mmu&step=%d", seed, qu.Access.Step)
+	pollJS[bool](t, ctx, 10*time.Second, "the quiz's walk", fmt.Sprintf(
+		`document.getElementById("quiz-view").hidden && location.hash === %q`, want))
+	g := readGame(t, ctx, qu.Access.Step)
+	// The explanation's first line is the walk's first step, as the engine
+	// narrates it: "step K [func] text".
+	if got := fmt.Sprintf("step %d [%s] %s", g.Step, g.Func, g.Narration); got != qu.Explanation[0] {
+		t.Errorf("question %d: the page is at %q, the quiz's explanation starts %q", qu.N, got, qu.Explanation[0])
+	}
+	if p := readPage(t, ctx); p.Narration != g.Narration {
+		t.Errorf("the panel shows %q, the game %q", p.Narration, g.Narration)
+	}
+	eval[bool](t, ctx, fmt.Sprintf(`(location.hash = "#quiz=%d", true)`, seed))
+	pollJS[bool](t, ctx, 10*time.Second, "the quiz again", `!document.getElementById("quiz-view").hidden`)
 }
