@@ -205,3 +205,20 @@ func (mmu *MMU) MasksMaxPhyAddr() int { return mmu.rsvdMaxPhyAddr }
 // Marked says kvm_mmu_after_set_cpuid marked the context's roles and no
 // kvm_init_mmu has recomputed them yet.
 func (mmu *MMU) Marked() bool { return mmu.staleMarked }
+
+// RootCount is the reference count of the root page at hpa: root_count of
+// a shadow page, the TDP MMU's reference count of a TDP root. ok is false
+// when no kvm_mmu_page is there (a special root such as pae_root).
+func (m *Machine) RootCount(hpa HPA) (n int, ok bool) {
+	if m.shadow != nil {
+		if sp := m.shadow.spAt(hpa); sp != nil {
+			return sp.RootCount, true
+		}
+	}
+	if m.tdp != nil {
+		if sp := m.tdp.pages[hpa.PFN()]; sp != nil {
+			return sp.RootCount, true
+		}
+	}
+	return 0, false
+}

@@ -56,6 +56,9 @@ func vcpuSpec(f *focus, v *mmu.VCPU) *boxSpec {
 			{val, Prose, ink, false}}})
 		return len(sp.rows) - 1
 	}
+	if layers := nestedLayers(v); layers != "" {
+		add("layers", layers, Ink)
+	}
 	add("arch.mmu", v.ArchMMUID.String(), Ink)
 	add("walk_mmu", v.WalkMMUID.String(), Ink)
 	lit := -1
@@ -72,7 +75,12 @@ func vcpuSpec(f *focus, v *mmu.VCPU) *boxSpec {
 		add("  cpu_role", c.CPURole.String(), MutedInk)
 		if id != mmu.NestedMMUID {
 			add("  root_role", c.RootRole.String(), MutedInk)
-			add("  root", rootText(c), MutedInk)
+			add("  root", rootSlot(f.machine, c.RootValid, c.RootPGD, c.Root), MutedInk)
+			for i, p := range c.PrevRoots {
+				if p.Valid {
+					add(fmt.Sprintf("  prev[%d]", i), rootSlot(f.machine, true, p.PGD, p.HPA), MutedInk)
+				}
+			}
 		}
 		add("  callbacks", callbacksText(c.Callbacks, 0), MutedInk)
 		add("", callbacksText(c.Callbacks, 1), MutedInk)
@@ -114,19 +122,32 @@ func contextState(v *mmu.VCPU, id mmu.MMUID, c *mmu.MMU) string {
 	return s
 }
 
-// rootText is a context's current root and cached roots.
-func rootText(c *mmu.MMU) string {
-	s := "none"
-	if c.RootValid {
-		s = fmt.Sprintf("HPA %s (pgd %s)", hexVal(uint64(c.Root)), hexVal(c.RootPGD))
+// nestedLayers draws L0/L1/L2 as a stack with the running level marked,
+// when the vCPU has a nested set-up.
+func nestedLayers(v *mmu.VCPU) string {
+	if v.Nested.Kind == mmu.NestedNone {
+		return ""
 	}
-	n := 0
-	for _, p := range c.PrevRoots {
-		if p.Valid {
-			n++
-		}
+	l1, l2 := "L1 guest hypervisor", "L2 nested guest"
+	if v.GuestMode {
+		l2 = "[" + l2 + ": running]"
+	} else {
+		l1 = "[" + l1 + ": running]"
 	}
-	return fmt.Sprintf("%s; prev_roots %d of %d", s, n, mmu.KVMMMUNumPrevRoots)
+	return fmt.Sprintf("%s · on %s · on L0 KVM (%s, %d entries, %d exits)", l2, l1, v.Nested.Kind,
+		v.Nested.Entries, v.Nested.Exits)
+}
+
+// rootSlot is one root slot: pgd → HPA and the page's reference count.
+func rootSlot(m *mmu.Machine, valid bool, pgd uint64, hpa mmu.HPA) string {
+	if !valid {
+		return "none (INVALID_PAGE)"
+	}
+	s := RootSlotText(true, pgd, hpa)
+	if n, ok := m.RootCount(hpa); ok {
+		return s + fmt.Sprintf(", root_count %d", n)
+	}
+	return s + ", a special root (no kvm_mmu_page)"
 }
 
 // callbacksText is half of the callbacks, as field=function.
