@@ -1,6 +1,7 @@
 package render_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -8,8 +9,10 @@ import (
 	"mmuviz/render"
 )
 
-// randomMachine builds a guest of mode with a few pages mapped.
-func randomMachine(t *testing.T, mode mmu.PagingMode, r *rand.Rand) (*mmu.Machine, []mmu.GVA) {
+// randomMachine builds two vCPUs in mode with a few pages mapped (none
+// with paging off). enable, if not nil, turns on KVM's kind of paging
+// before the registers are set up, as the engine wants for shadow paging.
+func randomMachine(t *testing.T, mode mmu.PagingMode, r *rand.Rand, enable func(*mmu.Machine) error) (*mmu.Machine, []mmu.GVA) {
 	t.Helper()
 	m, err := mmu.NewMachine(mmu.DefaultConfig(), 2)
 	if err != nil {
@@ -18,19 +21,27 @@ func randomMachine(t *testing.T, mode mmu.PagingMode, r *rand.Rand) (*mmu.Machin
 	if err := m.AddMemslot(mmu.Memslot{ID: 0, NPages: 64 << 20 >> mmu.PageShift, BasePFN: 0x10000}); err != nil {
 		t.Fatal(err)
 	}
-	g, err := mmu.NewGuestTables(m, mode, 0x100000, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gvas []mmu.GVA
-	for i := 0; i < 6; i++ {
-		gva := mmu.GVA(r.Uint64N(1<<20)) << mmu.PageShift & 0x3ffff000
-		if _, err := g.Map(gva, mmu.GPA(r.Uint64N(1<<13))<<mmu.PageShift, mmu.PageSize,
-			mmu.PTE(r.Uint64N(8))&(mmu.PTWritable|mmu.PTUser)); err == nil {
-			gvas = append(gvas, gva)
+	if enable != nil {
+		if err := enable(m); err != nil {
+			t.Fatal(err)
 		}
 	}
-	regs := mmu.Regs{CR0: mmu.CR0PE | mmu.CR0PG | mmu.CR0WP, CR3: g.CR3()}
+	regs := mmu.Regs{CR0: mmu.CR0PE}
+	var gvas []mmu.GVA
+	if mode != mmu.PagingOff {
+		g, err := mmu.NewGuestTables(m, mode, 0x100000, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 6; i++ {
+			gva := mmu.GVA(r.Uint64N(1<<20)) << mmu.PageShift & 0x3ffff000
+			if _, err := g.Map(gva, mmu.GPA(r.Uint64N(1<<13))<<mmu.PageShift, mmu.PageSize,
+				mmu.PTE(r.Uint64N(8))&(mmu.PTWritable|mmu.PTUser)); err == nil {
+				gvas = append(gvas, gva)
+			}
+		}
+		regs = mmu.Regs{CR0: mmu.CR0PE | mmu.CR0PG | mmu.CR0WP, CR3: g.CR3()}
+	}
 	switch mode {
 	case mmu.Paging32:
 		regs.CR4 = mmu.CR4PSE
@@ -48,6 +59,40 @@ func randomMachine(t *testing.T, mode mmu.PagingMode, r *rand.Rand) (*mmu.Machin
 		}
 	}
 	return m, gvas
+}
+
+// accepted drops the actions the engine refuses (run on a copy of m), so
+// that a timeline of the rest runs to its end.
+func accepted(m *mmu.Machine, script []mmu.Action) []mmu.Action {
+	var ok []mmu.Action
+	probe := m.Clone()
+	for _, a := range script {
+		if _, err := probe.Do(a); err == nil {
+			ok = append(ok, a)
+		}
+	}
+	return ok
+}
+
+// layoutTimeline checks every step of tl on the page's stage, stopping at
+// the first broken promise.
+func layoutTimeline(t *testing.T, name string, tl *mmu.Timeline) {
+	t.Helper()
+	for step := 0; step < tl.Len(); step++ {
+		v, err := tl.Seek(step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := render.Layout(v, tl, render.Size{W: 870, H: 800})
+		for _, p := range checkScene(sc, v) {
+			what := "initial state"
+			if v.Event != nil {
+				what = string(v.Event.Kind) + " " + v.Event.Func
+			}
+			t.Errorf("%s step %d (%s): %s\n%s", name, step, what, p, dump(sc))
+			return
+		}
+	}
 }
 
 // randomScript mixes walks of mapped and unmapped addresses with edits of
@@ -87,28 +132,9 @@ func TestLayoutRandom(t *testing.T) {
 	for _, mode := range []mmu.PagingMode{mmu.Paging32, mmu.PagingPAE, mmu.Paging4, mmu.Paging5} {
 		for seed := uint64(1); seed <= 8; seed++ {
 			r := rand.New(rand.NewPCG(seed, uint64(mode)))
-			m, gvas := randomMachine(t, mode, r)
-			script := randomScript(r, mode, gvas, 25)
-			// Drop actions the engine refuses, so the timeline runs to the end.
-			var ok []mmu.Action
-			probe := m.Clone()
-			for _, a := range script {
-				if _, err := probe.Do(a); err == nil {
-					ok = append(ok, a)
-				}
-			}
-			tl := mmu.NewTimeline(m, ok)
-			for step := 0; step < tl.Len(); step++ {
-				v, err := tl.Seek(step)
-				if err != nil {
-					t.Fatal(err)
-				}
-				sc := render.Layout(v, tl, render.Size{W: 870, H: 800})
-				for _, p := range checkScene(sc, v) {
-					t.Errorf("%s seed %d step %d: %s\n%s", mode, seed, step, p, dump(sc))
-					return
-				}
-			}
+			m, gvas := randomMachine(t, mode, r, nil)
+			tl := mmu.NewTimeline(m, accepted(m, randomScript(r, mode, gvas, 25)))
+			layoutTimeline(t, fmt.Sprintf("%s seed %d", mode, seed), tl)
 		}
 	}
 }
@@ -120,10 +146,8 @@ func TestLayoutRandomTDP(t *testing.T) {
 		for _, mode := range []mmu.PagingMode{mmu.Paging32, mmu.PagingPAE, mmu.Paging4, mmu.Paging5} {
 			for seed := uint64(1); seed <= 3; seed++ {
 				r := rand.New(rand.NewPCG(seed, uint64(mode)+10*uint64(kind)))
-				m, gvas := randomMachine(t, mode, r)
-				if err := m.EnableTDP(mmu.TDPConfig{Kind: kind, Levels: 4, AD: r.IntN(2) == 0}); err != nil {
-					t.Fatal(err)
-				}
+				cfg := mmu.TDPConfig{Kind: kind, Levels: 4, AD: r.IntN(2) == 0}
+				m, gvas := randomMachine(t, mode, r, func(m *mmu.Machine) error { return m.EnableTDP(cfg) })
 				script := randomScript(r, mode, gvas, 16)
 				for i := 0; i < 4; i++ {
 					gpa := mmu.GPA(r.Uint64N(1<<14)) << mmu.PageShift
@@ -137,26 +161,8 @@ func TestLayoutRandomTDP(t *testing.T) {
 					}
 				}
 				r.Shuffle(len(script), func(i, j int) { script[i], script[j] = script[j], script[i] })
-				var ok []mmu.Action
-				probe := m.Clone()
-				for _, a := range script {
-					if _, err := probe.Do(a); err == nil {
-						ok = append(ok, a)
-					}
-				}
-				tl := mmu.NewTimeline(m, ok)
-				for step := 0; step < tl.Len(); step++ {
-					v, err := tl.Seek(step)
-					if err != nil {
-						t.Fatal(err)
-					}
-					sc := render.Layout(v, tl, render.Size{W: 870, H: 800})
-					for _, p := range checkScene(sc, v) {
-						t.Errorf("%s on %s seed %d step %d (%s %s): %s\n%s", mode, kind, seed, step,
-							v.Event.Kind, v.Event.Func, p, dump(sc))
-						return
-					}
-				}
+				tl := mmu.NewTimeline(m, accepted(m, script))
+				layoutTimeline(t, fmt.Sprintf("%s on %s seed %d", mode, kind, seed), tl)
 			}
 		}
 	}
