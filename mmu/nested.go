@@ -221,6 +221,10 @@ func (a *NestedEntry) do(m *Machine) (Result, error) {
 	if err := m.kvmMMUReloadArch(v); err != nil {
 		return Result{}, err
 	}
+	// The last event comes after every change, so that a timeline's step
+	// shows the entry counted even when the reload had nothing to do.
+	m.emitNested(v, EvResult, "vcpu_enter_guest", fmt.Sprintf("VM-entry %d: the vCPU runs L2 on %s's root at HPA %s.",
+		v.Nested.Entries, v.ArchMMU().Name, v.ArchMMU().Root))
 	return Result{OK: true, Note: fmt.Sprintf("vCPU %d runs L2: arch.mmu = guest_mmu (root at HPA %s), walk_mmu = "+
 		"nested_mmu; root_mmu keeps L1's root at HPA %s", v.ID, v.GuestMMU.Root, v.RootMMU.Root)}, nil
 }
