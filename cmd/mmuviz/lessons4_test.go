@@ -116,6 +116,99 @@ var contextLessons = []variantLesson{
 			},
 		},
 	},
+	{
+		lesson: "tdx", scenario: "tdx-private-shared", steps: 298,
+		pins: map[int]pin{
+			1:   {"tdx_vcpu_init_mem_region", "KVM_TDX_INIT_MEM_REGION(GPA 0x100000-0x104fff) on vCPU 0. For each page, kvm_gmem_populate takes the private page from guest_memfd and"},
+			2:   {"tdx_gmem_post_populate", "GFN 0x100 gets guest_memfd's page HPA 0x40100000; its initial contents are userspace's source page at HPA 0x10100000."},
+			3:   {"kvm_mmu_do_page_fault", "PFERR_PRIVATE_ACCESS: tdp_mmu_get_root_for_fault will pick the mirror root."},
+			4:   {"kvm_mmu_faultin_pfn_private", "kvm_gmem_get_pfn gives guest_memfd's page for GFN 0x100: HPA 0x40100000 (private memory, encrypted with the TD's key, never mapped for the host);"},
+			5:   {"kvm_mmu_hugepage_adjust", "goal level 1, a 4 KiB mapping: private memory, which TDX maps with 4 KiB pages only (tdx_gmem_private_max_mapping_level)."},
+			6:   {"tdp_mmu_alloc_sp", "a page at HPA 0x103000 for a level-3 table (GPA 0x0 up, role level=3 direct access=uwx efer_nx cr0_wp is_mirror)."},
+			7:   {"kvm_mmu_alloc_external_spt", "the new page is a mirror page (role.is_mirror), so it gets an external_spt too: HPA 0x104000, the S-EPT PDPT it stands for. KVM will hand it to the"},
+			8:   {"set_external_spte_present", "mirror SPTE at HPA 0x102000 0x8000000000000000 → 0x5a0."},
+			9:   {"tdx_sept_link_private_spt", "TDH.MEM.SEPT.ADD(GPA 0x0, S-EPT level 3, page HPA 0x104000): the TDX module takes the page KVM gave it, clears it, and links it as the S-EPT PDPT for"},
+			10:  {"tdp_mmu_link_sp", "make_nonleaf_spte points the mirror EPT PML4E for GPA 0x0 at the new table (every right, so that the leaf alone decides): SPTE at HPA 0x102000"},
+			21:  {"set_external_spte_present", "FROZEN_SPTE) while the TDX module changes the S-EPT, so that no other vCPU installs anything there meanwhile: mirror SPTE at HPA 0x107800"},
+			22:  {"tdx_sept_set_private_spte", "the TD is not finalized yet, so no SEAMCALL maps GFN 0x100 now: tdx_mem_page_record_premap_cnt counts it as premapped (nr_premapped 0 → 1);"},
+			23:  {"tdp_mmu_map_handle_target_level", "make_spte: the mirror EPT PTE maps GPA 0x100000 to HPA 0x40100000, a 4 KiB page (R W X WB IPAT D); tdp_mmu_set_spte_atomic writes it: SPTE at HPA"},
+			24:  {"tdx_gmem_post_populate", "TDH.MEM.PAGE.ADD(GPA 0x100000, page HPA 0x40100000, source HPA 0x10100000): the TDX module copies the source page, userspace's initial image, into"},
+			25:  {"tdx_gmem_post_populate", "KVM_TDX_MEASURE_MEMORY_REGION: sixteen TDH.MR.EXTEND calls fold the page, 256 bytes at a time, into the TD's measurement (MRTD); nr_premapped is back"},
+			26:  {"tdx_gmem_post_populate", "GFN 0x101 gets guest_memfd's page HPA 0x40101000; its initial contents are userspace's source page at HPA 0x10101000."},
+			74:  {"tdx_td_finalize", "KVM_TDX_FINALIZE_VM: TDH.MR.FINALIZE seals the TD's measurement, and the TD becomes TD_STATE_RUNNABLE (pre_fault_allowed). From now on a private page"},
+			75:  {"cpu", "vCPU 0 runs the TD: the guest calls TDG.MEM.PAGE.ACCEPT(GPA 0x200000, 4 KiB) to accept a private page; the TDX module walks the S-EPT for it."},
+			78:  {"cpu", "The TDX module walks the S-EPT for GPA 0x200000: index 1 of the S-EPT PD at HPA 0x106000 is 0x0 (free): not present."},
+			79:  {"cpu", "EPT violation on GPA 0x200000 (the final GPA): the S-EPT PDE is not present: KVM has not mapped the page yet. The processor leaves the guest with a"},
+			80:  {"tdx_handle_ept_violation", "The GPA is private: it lacks the shared bit, so the fault goes to the mirror root; KVM ignores the exit qualification and treats it as a write"},
+			81:  {"__vmx_handle_ept_violation", "error code 0x2000000000002 = W; vt_is_tdx_private_gpa adds PFERR_PRIVATE_ACCESS."},
+			83:  {"kvm_mmu_do_page_fault", "PFERR_PRIVATE_ACCESS: tdp_mmu_get_root_for_fault will pick the mirror root."},
+			88:  {"tdp_mmu_alloc_sp", "The mirror EPT PDE at HPA 0x105008 is not present, so tdp_mmu_alloc_sp takes a struct kvm_mmu_page and a page at HPA 0x109000 for a level-1 table"},
+			91:  {"tdx_sept_link_private_spt", "TDH.MEM.SEPT.ADD(GPA 0x200000, S-EPT level 1, page HPA 0x10a000): the TDX module takes the page KVM gave it, clears it, and links it as the S-EPT PT"},
+			93:  {"set_external_spte_present", "the mirror SPTE is frozen (FROZEN_SPTE) while the TDX module changes the S-EPT, so that no other vCPU installs anything there meanwhile: mirror SPTE"},
+			94:  {"tdx_sept_set_private_spte", "the TD is runnable, so tdx_mem_page_aug issues TDH.MEM.PAGE.AUG(GPA 0x200000, 4 KiB, page HPA 0x40200000)"},
+			95:  {"tdp_mmu_map_handle_target_level", "make_spte: the mirror EPT PTE maps GPA 0x200000 to HPA 0x40200000, a 4 KiB page (R W X WB IPAT A D); tdp_mmu_set_spte_atomic writes it: SPTE at HPA"},
+			96:  {"cpu", "TD entry again (attempt 2): the guest's TDCALL runs again from the start."},
+			101: {"cpu", "TDG.MEM.PAGE.ACCEPT: the TDX module clears the page at HPA 0x40200000 with the TD's key and maps it: the S-EPT PTE at HPA 0x10a000 goes from PENDING"},
+			102: {"cpu", "vCPU 0 runs the guest: a write as supervisor of GVA 0x400000 with 4-level paging on 4-level EPT. The processor walks the guest's tables from CR3 ="},
+			132: {"cpu", "GVA 0x400000 → GPA 0x200000 → HPA 0x40200000, a 4 KiB guest page; 24 memory references."},
+			134: {"cpu", "vCPU 0 runs the guest: a read as supervisor of GVA 0x600000 with 4-level paging on 4-level EPT. The processor walks the guest's tables from CR3 ="},
+			154: {"cpu", "GPA 0x104000 (HPA 0x40104000) is 0x800000300003 (P W): it maps a 4 KiB page at GPA 0x800000300000."},
+			156: {"cpu", "The processor translates GPA 0x800000300000 (the final GPA) through EPT: GPA bits 47:39 = 256 index the EPT PML4 at HPA 0x100000; its entry at HPA"},
+			157: {"cpu", "EPT violation on GPA 0x800000300000 (the final GPA): the EPT PML4E is not present. The processor leaves the guest with a VM exit; no guest fault is"},
+			158: {"tdx_handle_ept_violation", "The GPA is shared: it has the shared bit, so the direct root maps it, and KVM keeps the exit qualification."},
+			159: {"__vmx_handle_ept_violation", "error code 0x4 = U; no PFERR_PRIVATE_ACCESS: a shared fault."},
+			161: {"kvm_mmu_do_page_fault", "The shared bit of GPA 0x800000300000 is stripped from the GFN: memslots know nothing of it; the fault goes to the direct root."},
+			162: {"kvm_mmu_prepare_memory_fault_exit", "the memory attributes say GFN 0x300 is private. kvm_mmu_prepare_memory_fault_exit fills KVM_EXIT_MEMORY_FAULT"},
+			163: {"cpu", "vCPU 0 runs the TD: the guest calls TDG.VP.VMCALL<MapGPA>(GPA 0x800000300000, 4 KiB) to make the range shared (the shared bit of the GPA says which)."},
+			164: {"tdx_map_gpa", "TD exit (TDVMCALL): tdx_map_gpa checks GPA 0x800000300000-0x800000300fff and exits to userspace with KVM_EXIT_HYPERCALL (KVM_HC_MAP_GPA_RANGE):"},
+			165: {"kvm_arch_pre_set_memory_attributes", "Userspace calls KVM_SET_MEMORY_ATTRIBUTES on GFN 0x300-0x300 (private → shared). Before the attributes change, kvm_arch_pre_set_memory_attributes"},
+			168: {"cpu", "vCPU 0 runs the guest: a read as supervisor of GVA 0x600000 with 4-level paging on 4-level EPT. The processor walks the guest's tables from CR3 ="},
+			192: {"tdx_handle_ept_violation", "The GPA is shared: it has the shared bit, so the direct root maps it, and KVM keeps the exit qualification."},
+			196: {"kvm_mmu_faultin_pfn", "memslot 0 maps GFN 0x300 to host frame 0x10300 (HPA 0x10300000); the host backs the memslot with 4 KiB pages."},
+			198: {"tdp_mmu_alloc_sp", "The EPT PML4E at HPA 0x100800 is not present, so tdp_mmu_alloc_sp takes a struct kvm_mmu_page and a page at HPA 0x10b000 for a level-3 table (GPA 0x0"},
+			204: {"tdp_mmu_map_handle_target_level", "make_spte: the EPT PTE maps GPA 0x800000300000 to HPA 0x10300000, a 4 KiB page (R W X WB IPAT A D); tdp_mmu_set_spte_atomic writes it: SPTE at HPA"},
+			205: {"cpu", "VM entry: KVM resumes the guest, which executes the same instruction again. Attempt 2: the processor walks again from CR3, with nothing remembered"},
+			233: {"cpu", "GVA 0x600000 → GPA 0x800000300000 → HPA 0x10300000, a 4 KiB guest page; 24 memory references (45 in all over 2 attempts)."},
+			234: {"invariants", "The mirror root and the S-EPT agree entry by entry (5 mirror pages, 5 S-EPT pages, 0 premapped): every mirror table has its external_spt linked at"},
+			235: {"cpu", "vCPU 0 runs the TD: the guest calls TDG.VP.VMCALL<MapGPA>(GPA 0x800000200000, 4 KiB) to make the range shared (the shared bit of the GPA says which)."},
+			237: {"kvm_arch_pre_set_memory_attributes", "Userspace calls KVM_SET_MEMORY_ATTRIBUTES on GFN 0x200-0x200 (private → shared). Before the attributes change, kvm_arch_pre_set_memory_attributes"},
+			238: {"kvm_tdp_mmu_unmap_gfn_range", "the mirror EPT PTE for GPA 0x200000 (0x8600000040200b77, R W X WB IPAT A D) is zapped to SHADOW_NONPRESENT_VALUE: a leaf in the range."},
+			239: {"tdx_sept_remove_private_spte", "the remove_external_spte hook for GFN 0x200 (private page HPA 0x40200000): block, track, remove."},
+			240: {"tdx_sept_zap_private_spte", "TDH.MEM.RANGE.BLOCK(GPA 0x200000, 4 KiB): the TDX module marks the S-EPT PTE at HPA 0x10a000 BLOCKED (R W X cleared), so no vCPU can make a new"},
+			241: {"tdx_track", "TDH.MEM.TRACK advances the TD epoch (0 → 1); kvm_make_all_cpus_request(KVM_REQ_OUTSIDE_GUEST_MODE) makes every vCPU leave the guest, and the TDX"},
+			242: {"tdx_sept_drop_private_spte", "TDH.MEM.PAGE.REMOVE(GPA 0x200000): the TDX module clears the blocked S-EPT PTE at HPA 0x10a000; TDH.PHYMEM.PAGE.WBINVD flushes the page's cache lines"},
+			245: {"invariants", "The mirror root and the S-EPT agree entry by entry (5 mirror pages, 5 S-EPT pages, 0 premapped): every mirror table has its external_spt linked at"},
+			246: {"kvm_unmap_gfn_range", "The VMM exits. Closing the guest_memfd files unmaps every private page (kvm_unmap_gfn_range with KVM_FILTER_PRIVATE) while the TD still has its key:"},
+			272: {"tdx_mmu_release_hkid", "TDH.PHYMEM.CACHE.WB writes back every cache line of the TD's key and TDH.MNG.KEY.FREEID frees the key (HKID). Only now may the S-EPT's own pages be"},
+			273: {"kvm_mmu_uninit_tdp_mmu", "every root, the mirror one included, is invalidated and zapped (kvm_tdp_mmu_zap_invalidated_roots); each mirror table cut off gives its S-EPT page"},
+			276: {"tdp_mmu_zap_root", "the mirror EPT PDE for GPA 0x0 (0x8000000000107907, R W X A) is zapped to SHADOW_NONPRESENT_VALUE: the 2 MiB pass of the root zap; it points to a"},
+			289: {"tdp_mmu_zap_root", "the EPT PTE for GPA 0x800000300000 (0x8600000010300b77, R W X WB IPAT A D) is zapped to SHADOW_NONPRESENT_VALUE: the 4 KiB pass of the root zap."},
+			297: {"tdx_vm_destroy", "tdx_reclaim_td_control_pages reclaims the TD's control pages, the S-EPT root at HPA 0x101000 among them (TDH.PHYMEM.PAGE.RECLAIM). Nothing of the TD"},
+		},
+		claims: map[string]map[int]pin{
+			"": {
+				11:  {"tdp_mmu_alloc_sp", "The mirror EPT PDPTE at HPA 0x103000 is not present, so tdp_mmu_alloc_sp takes a struct kvm_mmu_page and a page at HPA 0x105000 for a level-2 table"},
+				20:  {"tdp_mmu_link_sp", "make_nonleaf_spte points the mirror EPT PDE for GPA 0x0 at the new table (every right, so that the leaf alone decides): SPTE at HPA 0x105000"},
+				30:  {"kvm_tdp_mmu_map", "the mirror EPT PML4E at HPA 0x102000 (index 0, GPA 0x0 up) is 0x8000000000103907 (R W X A): present and not a leaf: step down into it."},
+				32:  {"kvm_tdp_mmu_map", "the mirror EPT PDE at HPA 0x105000 (index 0, GPA 0x0 up) is 0x8000000000107907 (R W X A): present and not a leaf: step down into it."},
+				89:  {"kvm_mmu_alloc_external_spt", "the new page is a mirror page (role.is_mirror), so it gets an external_spt too: HPA 0x10a000, the S-EPT PT it stands for. KVM will hand it to the TDX"},
+				100: {"cpu", "The TDX module walks the S-EPT for GPA 0x200000: index 0 of the S-EPT PT at HPA 0x10a000 is 0x10000040200030 (PENDING): the leaf for the page."},
+				166: {"kvm_flush_remote_tlbs_range", "0 private leaf SPTE(s) unmapped; kvm_flush_remote_tlbs_range makes every vCPU drop the stale translations."},
+				191: {"cpu", "EPT violation on GPA 0x800000300000 (the final GPA): the EPT PML4E is not present. The processor leaves the guest with a VM exit; no guest fault is"},
+				203: {"tdp_mmu_link_sp", "make_nonleaf_spte points the EPT PDE for GPA 0x800000200000 at the new table (every right, so that the leaf alone decides): SPTE at HPA 0x10c008"},
+				227: {"cpu", "The processor translates GPA 0x800000300000 (the final GPA) through EPT: GPA bits 47:39 = 256 index the EPT PML4 at HPA 0x100000; its entry at HPA"},
+				230: {"cpu", "GPA bits 20:12 = 256 index the EPT PT at HPA 0x10d000; its entry at HPA 0x10d800 is 0x8600000010300b77 (R W X WB IPAT A D): it maps a 4 KiB page at"},
+				247: {"kvm_tdp_mmu_unmap_gfn_range", "the mirror EPT PTE for GPA 0x100000 (0x8600000040100a77, R W X WB IPAT D) is zapped to SHADOW_NONPRESENT_VALUE: a leaf in the range."},
+				270: {"tdx_track", "TDH.MEM.TRACK advances the TD epoch (5 → 6); kvm_make_all_cpus_request(KVM_REQ_OUTSIDE_GUEST_MODE) makes every vCPU leave the guest, and the TDX"},
+				271: {"tdx_sept_drop_private_spte", "TDH.MEM.PAGE.REMOVE(GPA 0x104000): the TDX module clears the blocked S-EPT PTE at HPA 0x108820; TDH.PHYMEM.PAGE.WBINVD flushes the page's cache lines"},
+				277: {"tdx_sept_free_private_spt", "the free_external_spt hook: the TD's key is gone, so tdx_reclaim_page gets the S-EPT PT at HPA 0x108000 back with TDH.PHYMEM.PAGE.RECLAIM and clears"},
+				278: {"handle_removed_pt", "the level-1 EPT table at HPA 0x107000 (GPA 0x0 up) is no longer reachable; call_rcu frees it after a grace period (tdp_mmu_free_sp)."},
+				283: {"tdx_sept_free_private_spt", "the free_external_spt hook: the TD's key is gone, so tdx_reclaim_page gets the S-EPT PD at HPA 0x106000 back with TDH.PHYMEM.PAGE.RECLAIM and clears"},
+				286: {"tdx_sept_free_private_spt", "the free_external_spt hook: the TD's key is gone, so tdx_reclaim_page gets the S-EPT PDPT at HPA 0x104000 back with TDH.PHYMEM.PAGE.RECLAIM and"},
+				94:  {"tdx_sept_set_private_spte", "as PENDING (not present to the processor)"},
+			},
+		},
+	},
 }
 
 // panelClaim is a row of the vCPU panel a lesson describes: at step, under
@@ -179,4 +272,88 @@ func panelRow(b *render.Box, name string) string {
 		}
 	}
 	return ""
+}
+
+// tdxPanelClaim is what the lesson tdx says a box (or, with box "", the
+// panel's free text) of the TD panel shows at a step.
+type tdxPanelClaim struct {
+	step      int
+	box, text string
+}
+
+// tdxPanelClaims are the panel details the lesson tdx points at.
+var tdxPanelClaims = []tdxPanelClaim{
+	{9, "mirror:0x103000", "(not linked yet)"},
+	{9, "sept:0x101000", "0x104007"},
+	{22, "", "nr_premapped 1"},
+	{94, "sept:0x10a000", "PENDING"},
+	{234, "shared:0x100000", "256 | 0x800000000010b907"},
+	{240, "sept:0x10a000", "BLOCKED"},
+	{241, "", "TD epoch 1"},
+}
+
+// TestTDXLessonPanel checks the TD panel against the lesson tdx, and that
+// it links all 5 mirror pages to their S-EPT pages at the check (step 234).
+func TestTDXLessonPanel(t *testing.T) {
+	s, err := scenarios.LoadBuiltin("tdx-private-shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := s.Timeline()
+	panel := func(step int) *render.Panel {
+		v, err := tl.Seek(step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := render.Layout(v, tl, render.Size{W: 1600, H: 1000})
+		for i := range sc.Panels {
+			if sc.Panels[i].ID == "tdx" {
+				return &sc.Panels[i]
+			}
+		}
+		t.Fatalf("step %d has no TD panel", step)
+		return nil
+	}
+	for _, c := range tdxPanelClaims {
+		p := panel(c.step)
+		var got []string
+		for _, tx := range p.Texts {
+			if c.box == "" {
+				got = append(got, tx.S)
+			}
+		}
+		for i := range p.Boxes {
+			if p.Boxes[i].ID == c.box {
+				got = append(got, boxText(&p.Boxes[i]))
+			}
+		}
+		if all := strings.Join(got, "\n"); !strings.Contains(all, c.text) {
+			t.Errorf("step %d, %q of the TD panel is %q; the lesson says it shows %q", c.step, c.box, all, c.text)
+		}
+	}
+	links := 0
+	for _, e := range panel(234).Edges {
+		if strings.HasPrefix(e.ID, "tdx-mirror:") && e.Dashed {
+			links++
+		}
+	}
+	if links != 5 {
+		t.Errorf("step 234: %d dashed mirror → S-EPT links; the lesson says 5", links)
+	}
+}
+
+// boxText is a box's title and rows, cells joined by " | ", rows by "\n".
+func boxText(b *render.Box) string {
+	var lines []string
+	for _, tx := range b.Title {
+		lines = append(lines, tx.S)
+	}
+	for _, r := range b.Rows {
+		var cells []string
+		for _, tx := range r.Texts {
+			cells = append(cells, tx.S)
+		}
+		lines = append(lines, strings.Join(cells, " | "))
+	}
+	return strings.Join(lines, "\n")
 }
