@@ -1,6 +1,7 @@
 package mmu
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 	"strings"
@@ -286,5 +287,59 @@ func checkSeekMatchesRun(t *testing.T, tl *Timeline, script []Action, initial st
 					tl.Steps[a].Events[ev].Text)
 			}
 		}
+	}
+}
+
+// checkTimelineSeek compares every step of a timeline (every every-th event in
+// the middle of an action) with a step-by-step run of script on env(),
+// checks that the timeline's trace is the run's, and that clones are
+// independent. check, if not nil, runs after each action of the run.
+func checkTimelineSeek(t *testing.T, env func() *Machine, script []Action, every int, check func(m *Machine, when string)) {
+	t.Helper()
+	base := env()
+	initial := machineState(base)
+	tl := NewTimeline(base, script)
+	if tl.Err != nil {
+		t.Fatal(tl.Err)
+	}
+	if machineState(base) != initial {
+		t.Fatal("NewTimeline changed the machine it was given")
+	}
+	cur := env()
+	var before []*Machine
+	var during []map[int]string
+	for i, a := range script {
+		before = append(before, cur.Clone())
+		states := map[int]string{}
+		cur.observe = func(m *Machine, i int) {
+			if i%every == 0 {
+				states[i] = machineState(m)
+			}
+		}
+		if _, err := cur.Do(a); err != nil {
+			t.Fatal(err)
+		}
+		cur.observe = nil
+		if check != nil {
+			check(cur, fmt.Sprintf("after action %d (%T)", i, a))
+		}
+		during = append(during, states)
+	}
+	before = append(before, cur)
+	j1, _ := traceBytes(t, tl.Steps)
+	j2, _ := traceBytes(t, runScript(t, env(), script))
+	if !bytes.Equal(j1, j2) {
+		t.Fatal("the timeline's trace differs from running the script")
+	}
+	checkSeekMatchesRun(t, tl, script, initial, before, during, every)
+	c := cur.Clone()
+	if _, err := c.Do(&Access{GVA: 0x400123, Kind: AccessWrite}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(&SetReg{Reg: RegCR3, Value: 0x100000}); err != nil {
+		t.Fatal(err)
+	}
+	if machineState(cur) != machineState(before[len(script)]) {
+		t.Fatal("running a clone changed the original")
 	}
 }

@@ -1,7 +1,6 @@
 package mmu
 
 import (
-	"bytes"
 	"fmt"
 	"testing"
 )
@@ -78,52 +77,9 @@ func TestShadowTimelineSeek(t *testing.T) {
 	}
 }
 
-// seekCheck compares every step of a timeline (every eighth event in the
-// middle of an action) with a step-by-step run.
+// seekCheck is checkTimelineSeek for shadow paging: every eighth event in
+// the middle of an action, and the shadow invariants after each action.
 func seekCheck(t *testing.T, env func() *Machine, script []Action) {
-	const every = 8
-	base := env()
-	initial := machineState(base)
-	tl := NewTimeline(base, script)
-	if tl.Err != nil {
-		t.Fatal(tl.Err)
-	}
-	if machineState(base) != initial {
-		t.Fatal("NewTimeline changed the machine it was given")
-	}
-	cur := env()
-	var before []*Machine
-	var during []map[int]string
-	for i, a := range script {
-		before = append(before, cur.Clone())
-		states := map[int]string{}
-		cur.observe = func(m *Machine, i int) {
-			if i%every == 0 {
-				states[i] = machineState(m)
-			}
-		}
-		if _, err := cur.Do(a); err != nil {
-			t.Fatal(err)
-		}
-		cur.observe = nil
-		mustCheck(t, cur, fmt.Sprintf("after action %d (%T)", i, a))
-		during = append(during, states)
-	}
-	before = append(before, cur)
-	j1, _ := traceBytes(t, tl.Steps)
-	j2, _ := traceBytes(t, runScript(t, env(), script))
-	if !bytes.Equal(j1, j2) {
-		t.Fatal("the timeline's trace differs from running the script")
-	}
-	checkSeekMatchesRun(t, tl, script, initial, before, during, every)
-	c := cur.Clone()
-	if _, err := c.Do(&Access{GVA: 0x400123, Kind: AccessWrite}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Do(&SetReg{Reg: RegCR3, Value: 0x100000}); err != nil {
-		t.Fatal(err)
-	}
-	if machineState(cur) != machineState(before[len(script)]) {
-		t.Fatal("running a clone changed the original")
-	}
+	t.Helper()
+	checkTimelineSeek(t, env, script, 8, func(m *Machine, when string) { mustCheck(t, m, when) })
 }

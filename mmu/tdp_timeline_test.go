@@ -35,51 +35,9 @@ func tdpScript() []Action {
 // it at that event (so a clone taken mid-action must not share state that
 // the rest of the action changes).
 func TestTDPTimelineSeek(t *testing.T) {
-	script := tdpScript()
-	base := hugeEnv(t).m
-	initial := machineState(base)
-	tl := NewTimeline(base, script)
-	if tl.Err != nil {
-		t.Fatal(tl.Err)
-	}
-	if machineState(base) != initial {
-		t.Fatal("NewTimeline changed the machine it was given")
-	}
 	// Mid-action states are compared at every fifth event, which is
 	// enough to catch shared state and keeps the test fast.
-	const every = 5
-	cur := hugeEnv(t).m
-	var before []*Machine
-	var during []map[int]string // during[a][i]: the state right after event i of action a
-	for _, a := range script {
-		before = append(before, cur.Clone())
-		states := map[int]string{}
-		cur.observe = func(m *Machine, i int) {
-			if i%every == 0 {
-				states[i] = machineState(m)
-			}
-		}
-		if _, err := cur.Do(a); err != nil {
-			t.Fatal(err)
-		}
-		cur.observe = nil
-		during = append(during, states)
-	}
-	before = append(before, cur)
-	j1, _ := traceBytes(t, tl.Steps)
-	j2, _ := traceBytes(t, runScript(t, hugeEnv(t).m, script))
-	if !bytes.Equal(j1, j2) {
-		t.Fatal("the timeline's trace differs from running the script")
-	}
-	checkSeekMatchesRun(t, tl, script, initial, before, during, every)
-	// Clones are independent: changing one changes nothing in the other.
-	c := cur.Clone()
-	if _, err := c.Do(&Access{GVA: 0x400123, Kind: AccessWrite}); err != nil {
-		t.Fatal(err)
-	}
-	if machineState(cur) != machineState(before[len(script)]) {
-		t.Fatal("running a clone changed the original")
-	}
+	checkTimelineSeek(t, func() *Machine { return hugeEnv(t).m }, tdpScript(), 5, nil)
 }
 
 // TestTDPBadActions: malformed TDP actions are errors, never panics, and
