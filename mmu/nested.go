@@ -1,6 +1,9 @@
 package mmu
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Nested virtualization: KVM (L0) runs a hypervisor, L1, which runs its
 // own guest, L2. L1 gives L2 nested paging: its own EPT or NPT tables
@@ -191,14 +194,23 @@ type NestedEntry struct {
 	VCPU int
 }
 
-// NestedExit is L2 doing something L1 intercepts (VMMCALL, HLT, CPUID):
-// the exit reaches KVM, which reflects it to L1 (nested_svm_vmexit,
-// nested_vmx_vmexit) and runs L1 again. Code names the exit, "" for the
-// vendor's hypercall.
+// NestedExit is L2 doing something L1 intercepts (a hypercall, HLT,
+// CPUID): the exit reaches KVM, which reflects it to L1
+// (nested_svm_vmexit, nested_vmx_vmexit) and runs L1 again. Reason is
+// "hypercall" (the default), "hlt" or "cpuid".
 type NestedExit struct {
 	Source
-	VCPU int
-	Code string
+	VCPU   int
+	Reason string
+}
+
+// NestedExitReasons are the reasons a NestedExit may give.
+var NestedExitReasons = []string{"hypercall", "hlt", "cpuid"}
+
+// nestedExitCodes names each reason's exit code per vendor.
+var nestedExitCodes = map[NestedKind]map[string]string{
+	NestedSVM: {"hypercall": "SVM_EXIT_VMMCALL", "hlt": "SVM_EXIT_HLT", "cpuid": "SVM_EXIT_CPUID"},
+	NestedVMX: {"hypercall": "EXIT_REASON_VMCALL", "hlt": "EXIT_REASON_HLT", "cpuid": "EXIT_REASON_CPUID"},
 }
 
 func (a *NestedEntry) do(m *Machine) (Result, error) {
@@ -241,13 +253,17 @@ func (a *NestedExit) do(m *Machine) (Result, error) {
 	case !v.GuestMode:
 		return Result{}, fmt.Errorf("vCPU %d runs L1: there is no L2 to exit from", v.ID)
 	}
-	code := a.Code
-	if code == "" {
-		code = map[NestedKind]string{NestedSVM: "SVM_EXIT_VMMCALL", NestedVMX: "EXIT_REASON_VMCALL"}[v.Nested.Kind]
+	reason := a.Reason
+	if reason == "" {
+		reason = "hypercall"
+	}
+	code, ok := nestedExitCodes[v.Nested.Kind][reason]
+	if !ok {
+		return Result{}, fmt.Errorf("no exit reason %q: the reasons are %s", reason, strings.Join(NestedExitReasons, ", "))
 	}
 	info := NestedExitInfo{Code: code}
 	v.Nested.HWExit = info
-	m.emitNested(v, EvExit, "nested_svm_exit_handled", fmt.Sprintf("L2 causes a VM exit (%s) to L0. L1 asked to "+
+	m.emitNested(v, EvExit, map[NestedKind]string{NestedSVM: "nested_svm_exit_handled", NestedVMX: "nested_vmx_reflect_vmexit"}[v.Nested.Kind], fmt.Sprintf("L2 causes a VM exit (%s) to L0. L1 asked to "+
 		"intercept it, so KVM does not handle it itself: it reflects it to L1.", code))
 	ven.exit(m, v, info)
 	return Result{OK: true, Note: fmt.Sprintf("vCPU %d runs L1 again after %s: arch.mmu = walk_mmu = root_mmu", v.ID,

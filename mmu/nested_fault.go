@@ -116,6 +116,9 @@ func (a *NestedGVAToGPA) do(m *Machine) (Result, error) {
 	nt := &nestedTranslator{v: v}
 	if mmu == &v.NestedMMU {
 		tr = nt
+		// The emulator runs after some other exit from L2: vmcb02 does
+		// not hold an #NPF (nested_svm_inject_npf_exit then builds one).
+		v.Nested.HWExit = NestedExitInfo{}
 	}
 	w := m.walkAddrGeneric(v, mmu, a.GVA, acc, tr)
 	res := Result{HasRefs: true, Refs: w.Refs}

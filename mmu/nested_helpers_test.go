@@ -12,6 +12,7 @@ import (
 type nestedEnv struct {
 	t   *testing.T
 	m   *Machine
+	l1  *GuestTables // L1's own tables
 	npt *GuestTables // NPT12, in L1 memory
 	l2  *GuestTables // L2's own tables, in L2 memory
 }
@@ -41,15 +42,24 @@ func l1RegsFor(mode PagingMode, root uint64) Regs {
 
 func newNestedEnv(t *testing.T, hostLevels int, l1Mode, l2Mode PagingMode, variant ShadowVariant) *nestedEnv {
 	t.Helper()
+	return newNestedEnvOpts(t, hostLevels, l1Mode, l2Mode, variant, MMUOptions{})
+}
+
+// newNestedEnvOpts is newNestedEnv on a machine with MMU options.
+func newNestedEnvOpts(t *testing.T, hostLevels int, l1Mode, l2Mode PagingMode, variant ShadowVariant,
+	o MMUOptions) *nestedEnv {
+	t.Helper()
 	m, err := NewMachine(DefaultConfig(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &nestedEnv{t: t, m: m}
+	e.must(m.SetOptions(o))
 	e.must(m.AddMemslot(Memslot{ID: 0, BaseGFN: 0, NPages: 64 << 8, BasePFN: PFN(nestedHPA >> PageShift)}))
 	e.must(m.EnableTDP(TDPConfig{Kind: TDPNPT, Levels: hostLevels}))
 	l1Tables, err := NewGuestTables(m, l1Mode, 1<<20, 64<<10)
 	e.must(err)
+	e.l1 = l1Tables
 	l1 := l1RegsFor(l1Mode, l1Tables.CR3())
 	e.npt, err = NewNPT12Tables(m, l1, 2<<20, 1<<20)
 	e.must(err)
@@ -60,7 +70,7 @@ func newNestedEnv(t *testing.T, hostLevels int, l1Mode, l2Mode PagingMode, varia
 	e.must(m.SetupRegs(0, l1))
 	e.must(m.SetupNested(0, NestedSetup{Kind: NestedSVM, NCR3: e.npt.CR3(), Shadow: variant}))
 	if l2Mode != PagingOff {
-		e.l2, err = m.NewL2Tables(0, l2Mode, 1<<20, 256<<10)
+		e.l2, err = NewL2Tables(m, l2Mode, 1<<20, 256<<10, e.npt)
 		e.must(err)
 	}
 	root := uint64(0)

@@ -33,27 +33,31 @@ func NewNPT12Tables(m *Machine, l1 Regs, pool GPA, size uint64) (*GuestTables, e
 }
 
 // NewL2Tables builds L2's own page tables in mode from a pool of L2
-// guest-physical memory, which vCPU id's nested table must already map:
-// each table is written at the L1 GPA the nested table gives.
-func (m *Machine) NewL2Tables(id int, mode PagingMode, pool GPA, size uint64) (*GuestTables, error) {
-	v, err := m.VCPU(id)
-	if err != nil {
-		return nil, err
+// guest-physical memory, which npt (L1's nested table for L2) must already
+// map: each table is written at the L1 GPA npt gives.
+func NewL2Tables(m *Machine, mode PagingMode, pool GPA, size uint64, npt *GuestTables) (*GuestTables, error) {
+	if npt == nil {
+		return nil, fmt.Errorf("L2's tables need L1's nested table to place them")
 	}
-	if v.Nested.Kind == NestedNone {
-		return nil, fmt.Errorf("vCPU %d has no nested set-up", id)
+	return NewGuestTablesIn(m, mode, pool, size, func(l2 GPA) (GPA, error) { return npt.Translate(GVA(l2)) })
+}
+
+// Translate follows the tables for gva without changing anything and
+// returns the GPA it maps to; for a nested table, gva is an L2 GPA and
+// the result an L1 GPA. It says why when the tables do not map it to
+// memory a memslot covers.
+func (g *GuestTables) Translate(gva GVA) (GPA, error) {
+	if g.space != nil {
+		return 0, fmt.Errorf("tables in another guest-physical space cannot translate for others")
 	}
-	space := func(l2 GPA) (GPA, error) {
-		x := m.nestedLookup(v, l2)
-		if !x.ok {
-			return 0, fmt.Errorf("L2 GPA %s: %s", l2, x.why)
-		}
-		if !x.mapped {
-			return 0, fmt.Errorf("L2 GPA %s is L1 GPA %s, which no memslot covers", l2, x.l1)
-		}
-		return x.l1, nil
+	x := g.m.npt12Walk(g.Mode, true, g.CR3(), GPA(gva), nil)
+	switch {
+	case !x.ok:
+		return 0, fmt.Errorf("L2 GPA %s: %s", GPA(gva), x.why)
+	case !x.mapped:
+		return 0, fmt.Errorf("L2 GPA %s is L1 GPA %s, which no memslot covers", GPA(gva), x.l1)
 	}
-	return NewGuestTablesIn(m, mode, pool, size, space)
+	return x.l1, nil
 }
 
 // nestedXlat is a translation of an L2 GPA through L1's nested table,
@@ -117,4 +121,16 @@ func (m *Machine) npt12Walk(mode PagingMode, pse bool, root uint64, l2 GPA, rsvd
 		table = f.tableAddr(e)
 	}
 	return nestedXlat{why: "the NPT12 walk does not end in a page"}
+}
+
+// l2ReadGuest reads L2 guest-physical memory without side effects: the
+// L2 GPA goes through L1's nested table, then the memslots.
+func (m *Machine) l2ReadGuest(v *VCPU) func(GPA, int) (uint64, error) {
+	return func(l2 GPA, size int) (uint64, error) {
+		x := m.nestedLookup(v, l2)
+		if !x.ok {
+			return 0, fmt.Errorf("L2 GPA %s: %s", l2, x.why)
+		}
+		return m.ReadGuest(x.l1, size)
+	}
 }

@@ -125,9 +125,11 @@ func (m *Machine) spteWriteProtect(sptep HPA, why string) bool {
 
 // kvmMMUSlotGFNWriteProtect is kvm_mmu_slot_gfn_write_protect: make every
 // leaf SPTE that maps gfn, at minLevel and above, read-only (through the
-// rmaps). It reports whether anything changed (a TLB flush is needed).
+// rmaps, and in the TDP MMU's roots when it is on, as when KVM shadows an
+// L1's nested tables). It reports whether anything changed (a TLB flush is
+// needed).
 func (m *Machine) kvmMMUSlotGFNWriteProtect(gfn GFN, minLevel int, why string) bool {
-	changed := false
+	changed := m.tdp != nil && m.kvmTDPMMUWriteProtectGFN(gfn, why)
 	for level := minLevel; level <= 3; level++ {
 		for _, sptep := range append([]HPA(nil), m.shadow.rmap[rmapKeyFor(gfn, level)]...) {
 			changed = m.spteWriteProtect(sptep, why) || changed

@@ -339,6 +339,9 @@ func (m *Machine) emulatedGuestWrite(v *VCPU, a *Access, w *GuestWalker) {
 // are all unsync, or it holds no shadowed table, the store goes through
 // and KVM does not notice.
 func (m *Machine) shadowGuestWrite(v *VCPU, gpa GPA, hpa HPA, size int, val uint64) (Result, error) {
+	if m.tdp != nil {
+		return m.nestedGuestStore(v, gpa, hpa, size, val)
+	}
 	s := m.shadow
 	gfn := gpa.GFN()
 	protected := s.gfnWriteProtected(gfn)

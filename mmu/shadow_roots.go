@@ -263,6 +263,9 @@ func (m *Machine) setPAERoot(v *VCPU, i int, e uint64, sp *KVMMMUPage) {
 		}
 		text = fmt.Sprintf("mmu_alloc_shadow_roots: pae_root[%d] = %s points to %s for %s.", i, hex(e), spName(sp), what)
 	}
+	if mmu.Name == "guest_mmu" {
+		text = strings.NewReplacer("GVA ", "L2 GPA ", "the guest's ", "NPT12's ").Replace(text)
+	}
 	fn := "mmu_alloc_shadow_roots"
 	if sp != nil && sp.Role.Direct() {
 		fn = "mmu_alloc_direct_roots"

@@ -54,6 +54,9 @@ func (m *Machine) doAccessTDP(v *VCPU, a *Access, mode PagingMode, acc uint64, g
 			return res, nil
 		}
 		last = w.Fault
+		if _, emulate := m.nestedL1WriteExit(v, w.Fault.Exit); emulate {
+			return m.nestedEmulateL1Write(v, a, w, total, try)
+		}
 		r := m.handleL2OrTDPExit(v, w.Fault.Exit)
 		if l2 && !v.GuestMode {
 			return m.reflectedResult(v, w, total, try), nil

@@ -170,13 +170,17 @@ func (m *Machine) LookupEntry(vcpu int, gva GVA, level int) (EntryRef, error) {
 		return EntryRef{}, fmt.Errorf("%s has levels 1 to %d, not %d", mode, f.rootLevel, level)
 	}
 	table := f.cr3Base(v.Regs.CR3, m.Config.MaxPhyAddr)
+	read := m.ReadGuest
+	if v.WalkMMU() == &v.NestedMMU {
+		read = m.l2ReadGuest(v) // L2's tables are in L2 memory, reached through L1's nested table
+	}
 	for l := f.rootLevel; ; l-- {
 		idx := f.index(gva, l)
 		if f.mode == PagingPAE && l == 3 {
 			idx = int(uint64(gva)>>30) & 3
 		}
 		gpa := table + GPA(idx*f.entrySize)
-		raw, err := m.ReadGuest(gpa, f.entrySize)
+		raw, err := read(gpa, f.entrySize)
 		if err != nil {
 			return EntryRef{}, fmt.Errorf("reading the %s: %v", EntryName(mode, l), err)
 		}

@@ -128,7 +128,8 @@ type builder struct {
 	pools    []pool
 	mapped   uint64 // leaf entries written by map, against maxMapped
 	variants variantState
-	want     string // the variant asked for ("" is the default)
+	want     string         // the variant asked for ("" is the default)
+	nested   []*nestedBuild // nested set-ups by vCPU (build_nested.go)
 }
 
 // pool is a guest-table pool already handed out, to refuse overlaps.
@@ -167,6 +168,9 @@ func (b *builder) command(c Command) error {
 	}
 	cl, err := match(c, s)
 	if err != nil {
+		return err
+	}
+	if done, err := b.nestedSpace(cl); done {
 		return err
 	}
 	return cl.spec.build(b, cl)
@@ -241,7 +245,7 @@ func (b *builder) finishSetup(at Pos) error {
 			return Errorf(where, "vCPU %d cannot start the script: %v", i, err)
 		}
 	}
-	return nil
+	return b.finishNested()
 }
 
 func (b *builder) scriptCmd(c *call) error {

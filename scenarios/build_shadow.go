@@ -58,7 +58,7 @@ func (b *builder) invlpgCmd(c *call) error {
 }
 
 func (b *builder) checkCmd(c *call) error {
-	if b.m == nil || !b.m.ShadowEnabled() {
+	if b.m == nil || (!b.m.ShadowEnabled() && b.nested == nil) {
 		return Errorf(c.Pos, "check: the invariants checked are the shadow MMU's: write `shadow` above")
 	}
 	b.add(&mmu.CheckShadow{Source: source(c)}, c.Pos)

@@ -189,21 +189,21 @@ func init() {
 			usage: "paging off|level2|pae|level4|level5 [vcpu=N] [pool=GPA] [pool-size=SIZE]",
 			pos: []param{{what: "paging mode", kinds: kIdent, required: true,
 				words: []string{"off", "level2", "pae", "level4", "level5"}}},
-			keys:  []param{vcpuKey, {what: "pool", kinds: kNum}, {what: "pool-size", kinds: kNum}},
+			keys:  []param{vcpuKey, {what: "pool", kinds: kNum}, {what: "pool-size", kinds: kNum}, spaceKey},
 			build: (*builder).paging},
 		{name: "regs", phase: setupPhase, usage: "regs [vcpu=N] REG=VALUE|REG+=BITS|REG-=BITS ...",
-			keys: append([]param{vcpuKey}, regKeys...), build: (*builder).regsCmd},
+			keys: append([]param{vcpuKey, spaceKey}, regKeys...), build: (*builder).regsCmd},
 		{name: "map", phase: setupPhase,
 			usage: "map GVA GPA [size=4K|2M|4M|1G] [pages=N] [flags=w,u,nx,g,a,d,pwt,pcd,pat] [pkey=K] [vcpu=N]",
 			pos:   []param{{what: "GVA", kinds: kNum, required: true}, {what: "GPA", kinds: kNum, required: true}},
 			keys: []param{{what: "size", kinds: kNum}, {what: "pages", kinds: kNum}, {what: "flags", kinds: kNames},
-				{what: "pkey", kinds: kNum}, vcpuKey},
+				{what: "pkey", kinds: kNum}, vcpuKey, spaceKey},
 			build: (*builder).mapCmd},
 		{name: "entry", phase: setupPhase | scriptPhase,
 			usage: "entry GVA level=N (value=RAW | addr=GPA [flags=p,w,u,a,d,ps,nx,g,pwt,pcd,pat] [pkey=K]) [vcpu=N]",
 			pos:   []param{{what: "GVA", kinds: kNum, required: true}},
 			keys: []param{{what: "level", kinds: kNum, required: true}, {what: "value", kinds: kNum}, {what: "addr", kinds: kNum},
-				{what: "flags", kinds: kNames}, {what: "pkey", kinds: kNum}, vcpuKey},
+				{what: "flags", kinds: kNames}, {what: "pkey", kinds: kNum}, vcpuKey, spaceKey},
 			build: (*builder).entry},
 		{name: "script", phase: setupPhase, usage: "script", build: (*builder).scriptCmd},
 		accessSpec("read", accessWords),
@@ -247,6 +247,7 @@ func init() {
 			}},
 	}
 	specs = append(specs, kvmSpecs()...)
+	specs = append(specs, nestedSpecs()...)
 }
 
 // accessSpec is the spec of read, write and fetch.

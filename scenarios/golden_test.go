@@ -189,6 +189,7 @@ func coverage(steps []mmu.Step) map[string]bool {
 			}
 			tdpCoverage(got, st)
 			shadowCoverage(got, st)
+			nestedCoverage(got, st)
 			for _, e := range st.Events {
 				guestAD := e.Func == "update_accessed_dirty_bits" || (e.Func == "cpu" && e.Kind == mmu.EvWrite && e.Space == mmu.SpaceGPA)
 				if guestAD && e.New&mmu.PTDirty != 0 && e.Old&mmu.PTDirty == 0 {
@@ -220,10 +221,14 @@ func coverage(steps []mmu.Step) map[string]bool {
 			shadowCoverage(got, st)
 		case *mmu.GuestWrite:
 			shadowCoverage(got, st)
+			nestedCoverage(got, st)
 		case *mmu.Invlpg:
 			got["invlpg"] = true
 			shadowCoverage(got, st)
 		case *mmu.SetCPUID:
+			shadowCoverage(got, st)
+		case *mmu.NestedEntry, *mmu.NestedExit, *mmu.WriteNPT12Entry, *mmu.NestedGVAToGPA:
+			nestedCoverage(got, st)
 			shadowCoverage(got, st)
 		case *mmu.CheckShadow:
 			if r.OK {
@@ -361,6 +366,13 @@ func TestBuiltinCoverage(t *testing.T) {
 		"role-reconfig@cpuid-stale": {"cpuid marker", "role changed", "role unchanged", "injected", "cpuid ebusy"},
 		// No marker: the stale masks let the walk through to an MMIO GPA.
 		"role-reconfig@none": {"cpuid marker", "role unchanged", "mmio", "cpuid ebusy"},
+		// Nested NPT: a 32-bit L1 on 5-level NPT (29 = (4+1)(5+1)-1 for
+		// the 4-level L2).
+		"nested-npt-32bit-l1": {"refs=29", "vmrun", "vmexit", "npf reflected", "special roots", "free roots",
+			"hash hit", "npt02 unsync", "sync children", "track write", "emulated l1 write", "tdp wrprot",
+			"nested walk", "check ok"},
+		"nested-npt-32bit-l1@level-expanded": {"refs=29", "vmrun", "vmexit", "npf reflected", "glevel", "root kept",
+			"npt02 unsync", "sync children", "track write", "emulated l1 write", "nested walk", "check ok"},
 		"shadow-zap": {"misaligned", "flooding", "zap page", "free page", "zap", "zap all", "memslot-remove",
 			"mmio", "wp rule", "reset context", "hash hit", "check ok"},
 		// TDX: the SEAMCALLs behind each hook, from the premap to teardown.

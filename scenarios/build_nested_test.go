@@ -1,0 +1,58 @@
+package scenarios
+
+import (
+	"strings"
+	"testing"
+
+	"mmuviz/mmu"
+)
+
+// nestedCoverage notes what a step shows of nested virtualization, by the
+// kernel functions in its trace.
+func nestedCoverage(got map[string]bool, st mmu.Step) {
+	names := map[string]string{
+		"nested_svm_vmrun": "vmrun", "nested_svm_vmexit": "vmexit", "nested_svm_inject_npf_exit": "npf reflected",
+		"emulator_write_phys": "emulated l1 write", "kvm_tdp_mmu_write_protect_gfn": "tdp wrprot",
+		"translate_nested_gpa": "nested walk", "fast_pgd_switch": "root kept",
+	}
+	for _, e := range st.Events {
+		if n, ok := names[e.Func]; ok {
+			got[n] = true
+		}
+		if e.Func == "kvm_unsync_page" && e.MMU == "guest_mmu" {
+			got["npt02 unsync"] = true
+		}
+	}
+}
+
+// TestNestedBuildErrors: the nested commands refuse what the machine
+// cannot do, at the argument concerned.
+func TestNestedBuildErrors(t *testing.T) {
+	const base = "memslot 0 gpa=0 size=64M hpa=256M\n"
+	for _, c := range []struct{ src, want string }{
+		{base + "paging level2\nnested svm pool=0x200000\n", "t.mmu:3:1: nested: nested NPT needs L0 on NPT"},
+		{base + "tdp ept\npaging level2\nnested svm pool=0x200000\n", "t.mmu:4:1: nested: nested svm shadows"},
+		{base + "tdp npt\npaging level2\nnested vmx pool=0x200000\n", "t.mmu:4:8: nested: nested vmx is not modelled"},
+		{base + "tdp npt\npaging level2\nnested svm\n", "t.mmu:4:11: nested: missing pool="},
+		{base + "tdp npt\npaging level2\nnested svm pool=0x100000\n", "t.mmu:4:17: nested: the table pool 0x100000-0x1fffff overlaps"},
+		{base + "tdp npt\npaging level2\nmap 0 0 space=l2\n", "t.mmu:4:1: map: vCPU 0 has no nested set-up"},
+		{base + "tdp npt\npaging level2\nnested svm pool=0x200000\nmap 0 0 space=l2\n",
+			"t.mmu:5:1: map: L2 has no page tables yet"},
+		{base + "tdp npt\npaging level2\nnested svm pool=0x200000\npaging level4 space=l2\n",
+			"t.mmu:5:1: paging: table pool: L2 GPA 0x100000: the NPT12 level-2 entry is not present"},
+		{base + "tdp npt\npaging level2\nnested svm pool=0x200000\nregs space=npt12 cr0=1\n",
+			"t.mmu:5:12: regs: NPT12 has no regs of its own"},
+		{base + "tdp npt\npaging level2\nnested svm pool=0x200000\nmap 0x100000000 0 space=npt12\n",
+			"t.mmu:5:5: map: GVA 0x100000000 does not fit in the 32-bit address space"},
+		{base + "tdp npt\npaging level2\nscript\nnested-entry\n", "t.mmu:5:1: nested-entry: vCPU 0 has no nested set-up"},
+		{base + "tdp npt\npaging level2\nnested svm pool=0x200000\nscript\nnested-exit reason=nap\n",
+			"t.mmu:6:20: nested-exit: expected the reason (hypercall, hlt, cpuid)"},
+		{base + "tdp npt\npaging level2\nnested svm pool=0x200000\npaging pae pool=0x400000\n",
+			"t.mmu:4:1: nested: L1's registers now give NPT12 the PAE paging format"},
+	} {
+		_, err := Load("t.mmu", []byte(c.src))
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%q:\n got %v\nwant %s...", c.src, err, c.want)
+		}
+	}
+}
