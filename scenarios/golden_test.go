@@ -373,6 +373,9 @@ func TestBuiltinCoverage(t *testing.T) {
 			"nested walk", "check ok"},
 		"nested-npt-32bit-l1@level-expanded": {"refs=29", "vmrun", "vmexit", "npf reflected", "glevel", "root kept",
 			"npt02 unsync", "sync children", "track write", "emulated l1 write", "nested walk", "check ok"},
+		"nested-npt-pae-l1":                   {"refs=14", "vmrun", "vmexit", "special roots", "direct", "check ok"},
+		"nested-npt-4level-l1":                {"refs=29", "vmrun", "vmexit", "root kept", "check ok"},
+		"nested-npt-4level-l1@level-expanded": {"refs=29", "vmrun", "vmexit", "root kept", "check ok"},
 		"shadow-zap": {"misaligned", "flooding", "zap page", "free page", "zap", "zap all", "memslot-remove",
 			"mmio", "wp rule", "reset context", "hash hit", "check ok"},
 		// TDX: the SEAMCALLs behind each hook, from the premap to teardown.
