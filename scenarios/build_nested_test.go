@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -54,5 +55,71 @@ func TestNestedBuildErrors(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("%q:\n got %v\nwant %s...", c.src, err, c.want)
 		}
+	}
+}
+
+// nestedView is what a picture can read of a nested machine: the shadow
+// pages and their tables, and each vCPU's contexts and nested state.
+func nestedView(m *mmu.Machine) string {
+	var b strings.Builder
+	b.WriteString(shadowView(m))
+	for _, v := range m.VCPUs {
+		fmt.Fprintf(&b, "vcpu %d mode %v arch %s walk %s regs %+v nested %+v\n", v.ID, v.GuestMode, v.ArchMMUID,
+			v.WalkMMUID, v.Regs, v.Nested)
+		for _, mmu := range []*mmu.MMU{&v.RootMMU, &v.GuestMMU, &v.NestedMMU} {
+			fmt.Fprintf(&b, "%s root %s %v pgd %x prev %+v callbacks %s\n", mmu.Name, mmu.Root, mmu.RootValid,
+				mmu.RootPGD, mmu.PrevRoots, mmu.Callbacks)
+		}
+	}
+	return b.String()
+}
+
+// TestNestedScenariosInvariants runs every nested scenario, under each of
+// its variants, action by action: the invariants (guest_mmu's pages
+// against NPT12, root counts and prev_roots of guest_mmu) hold after each,
+// and seeking the timeline to the end of each action gives the same
+// machine.
+func TestNestedScenariosInvariants(t *testing.T) {
+	runs, ids := builtinRuns(t)
+	n := 0
+	for i, r := range runs {
+		if !strings.HasPrefix(r.name, "nested-npt-") {
+			continue
+		}
+		n++
+		t.Run(ids[i], func(t *testing.T) {
+			s, err := LoadBuiltinVariant(r.name, r.variant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := s.Machine.Clone()
+			var views []string
+			for _, a := range s.Script {
+				if _, err := m.Do(a); err != nil {
+					t.Fatal(err)
+				}
+				if bad := m.CheckShadowInvariants(); len(bad) > 0 {
+					t.Fatalf("after line %d (%s): %v", a.Src().Line, a.Src().Text, bad)
+				}
+				views = append(views, nestedView(m))
+			}
+			tl := s.Timeline()
+			if tl.Err != nil {
+				t.Fatal(tl.Err)
+			}
+			for a, st := range tl.Steps {
+				end := tl.StepOf(a, max(len(st.Events)-1, 0))
+				v, err := tl.Seek(end)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := nestedView(v.Machine); got != views[a] {
+					t.Fatalf("Seek(%d), the end of line %d, differs from running the script", end, st.Action.Src().Line)
+				}
+			}
+		})
+	}
+	if n < 5 {
+		t.Errorf("%d nested runs, want the 3 scenarios and their variants", n)
 	}
 }
