@@ -84,10 +84,10 @@ func (m *Machine) emitL1ProtectedExit(v *VCPU, gpa GPA, tracked bool) {
 			"kvm_mmu_write_protect_fault finds a write to L1's data, not a walk of L1's own tables, so KVM emulates it"
 	}
 	m.emit(Event{Kind: EvExit, MMU: "root_mmu", Func: "kvm_mmu_page_fault", Space: SpaceGPA, Addr: uint64(gpa),
-		VCPU: v.ID, Text: fmt.Sprintf("L1 stores to GPA %s, which holds a table of its NPT12 that KVM shadows in "+
-			"NPT02: KVM write-protected L1's own %s entry for GFN %s when it began shadowing it, so the store "+
-			"exits (#NPF, a write to a present page) and kvm_mmu_page_fault runs with arch.mmu = root_mmu: %s.",
-			gpa, m.tdp.cfg.Kind, gpa.GFN(), decision)})
+		VCPU: v.ID, Text: nestedText(v, fmt.Sprintf("L1 stores to GPA %s, which holds a table of its NPT12 that KVM "+
+			"shadows in NPT02: KVM write-protected L1's own %s entry for GFN %s when it began shadowing it, so the "+
+			"store exits (#NPF, a write to a present page) and kvm_mmu_page_fault runs with arch.mmu = root_mmu: %s.",
+			gpa, m.tdp.cfg.Kind, gpa.GFN(), decision))})
 }
 
 // nestedEmulatedStore is the emulation of L1's store to a write-tracked
@@ -106,7 +106,7 @@ func (m *Machine) nestedEmulatedStore(v *VCPU, gpa GPA, hpa HPA, size int, val u
 	}
 	m.kvmMMUTrackWrite(v, gpa, size)
 	return Result{OK: true, HasGPA: true, GPA: gpa, HasHPA: true, HPA: hpa,
-		Note: "KVM emulated L1's write to a write-protected NPT12 table"}, nil
+		Note: nestedText(v, "KVM emulated L1's write to a write-protected NPT12 table")}, nil
 }
 
 // nestedL1WriteExit handles, before the TDP MMU does, an exit of L1's

@@ -48,9 +48,9 @@ func (m *Machine) kvmUnsyncPage(v *VCPU, sp *KVMMMUPage) {
 	if !m.Quiet && sp.Role.GuestMode() {
 		m.emit(Event{Kind: EvSet, MMU: spMMUName(sp), Func: "kvm_unsync_page", Space: SpaceHPA, Addr: uint64(sp.SPT),
 			Level: sp.Role.Level(), VCPU: vcpuID(v), Table: uint64(sp.SPT), Old: 0, New: 1,
-			Text: fmt.Sprintf("kvm_unsync_page: KVM is about to map GFN %s writable for L1, so %s becomes unsync: L1 "+
-				"may now edit that NPT12 table without a trap, and NPT02's SPTEs may go stale until KVM syncs the "+
-				"page (KVM_REQ_MMU_SYNC, raised by every nested VM-entry).", sp.GFN, spName(sp))})
+			Text: nestedText(v, fmt.Sprintf("kvm_unsync_page: KVM is about to map GFN %s writable for L1, so %s "+
+				"becomes unsync: L1 may now edit that NPT12 table without a trap, and NPT02's SPTEs may go stale "+
+				"until KVM syncs the page (KVM_REQ_MMU_SYNC, raised by every nested VM-entry).", sp.GFN, spName(sp)))})
 	} else if !m.Quiet {
 		m.emit(Event{Kind: EvSet, MMU: spMMUName(sp), Func: "kvm_unsync_page", Space: SpaceHPA, Addr: uint64(sp.SPT),
 			Level: sp.Role.Level(), VCPU: vcpuID(v), Table: uint64(sp.SPT), Old: 0, New: 1,

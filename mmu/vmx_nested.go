@@ -1,6 +1,9 @@
 package mmu
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Nested EPT (vmx/nested.c): L1 runs L2 with VMLAUNCH/VMRESUME and gives it
 // EPT12, rooted at vmcs12's EPT pointer. KVM shadows EPT12 with EPT02
@@ -299,4 +302,25 @@ func (m *Machine) nestedEPTInvalidateAddr(v *VCPU, addr GPA) {
 // nestedEPTRootMatches is nested_ept_root_matches: the same EP4TA.
 func nestedEPTRootMatches(pgd, eptp uint64) bool {
 	return pgd&eptAddrMask == eptp&eptAddrMask
+}
+
+// vmxNestedWords turns a sentence about nested NPT into one about nested
+// EPT: the tables' names, the exit L1's store takes, and what resyncs an
+// unsync EPT02 page (L1's INVEPT frees the root and kvm_mmu_load syncs it
+// when it is rebuilt; a nested VM-entry raises no KVM_REQ_MMU_SYNC here).
+var vmxNestedWords = strings.NewReplacer(
+	"NPT12", "EPT12", "NPT02", "EPT02", "(#NPF,", "(an EPT violation,",
+	"until the KVM_REQ_MMU_SYNC of the next nested VM-entry resyncs those pages",
+	"until L1's INVEPT makes KVM rebuild the EPT02 root, which kvm_mmu_load syncs (a nested VM-entry does not "+
+		"resync nested EPT)",
+	"(KVM_REQ_MMU_SYNC, raised by every nested VM-entry)",
+	"(after L1's INVEPT, when kvm_mmu_load rebuilds the root; a nested VM-entry raises no KVM_REQ_MMU_SYNC for "+
+		"nested EPT)")
+
+// nestedText says s in v's vendor's words.
+func nestedText(v *VCPU, s string) string {
+	if v != nil && v.Nested.Kind == NestedVMX {
+		return vmxNestedWords.Replace(s)
+	}
+	return s
 }

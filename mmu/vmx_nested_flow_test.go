@@ -197,3 +197,48 @@ func TestNestedEPTBadInput(t *testing.T) {
 		t.Fatal("EPT12Translate without EPT was accepted")
 	}
 }
+
+// TestNestedEPTL1EditsEPT12: L1's stores to EPT12 tables that EPT02
+// shadows exit to KVM: a leaf table's EPT02 page goes unsync and the store
+// lands; an upper-level table is write-tracked, so KVM emulates the store
+// and kvm_mmu_track_write zaps the EPT02 SPTE that shadowed the old entry.
+// Either way L2 then sees what EPT12 says.
+func TestNestedEPTL1EditsEPT12(t *testing.T) {
+	e := newVMXEnv(t, false)
+	e.mapL2(0x400000, 0x3ff000, PTWritable|PTUser) // its EPT12 PTE is cleared below
+	e.mapL2(0x600000, 0x200000, PTWritable|PTUser)
+	_, err := e.ept.SetEntry(0x3ff000, 1, 0)
+	e.must(err)
+	e.do(&NestedEntry{VCPU: 0})
+	e.do(&Access{VCPU: 0, GVA: 0x600000, Kind: AccessRead})
+	st := e.do(&Access{VCPU: 0, GVA: 0x400000, Kind: AccessRead})
+	if st.Result.OK || e.m.VCPUs[0].GuestMode {
+		t.Fatalf("the unmapped page was not reflected: %+v", st.Result)
+	}
+	st = e.do(&WriteEPT12Entry{VCPU: 0, L2GPA: 0x3ff000, Level: 1, Value: 0xe00000 | EPTRWX | wb})
+	if count(st, "kvm_unsync_page", "") != 1 || count(st, "emulator_write_phys", "") != 0 {
+		t.Fatalf("a leaf EPT12 edit: %d unsync, %d emulated", count(st, "kvm_unsync_page", ""),
+			count(st, "emulator_write_phys", ""))
+	}
+	e.do(&NestedEntry{VCPU: 0})
+	if st = e.do(&Access{VCPU: 0, GVA: 0x400000, Kind: AccessRead}); st.Result.HPA != nestedHPA+0xe00000 {
+		t.Fatalf("after L1's leaf edit: %+v", st.Result)
+	}
+	e.do(&NestedExit{VCPU: 0})
+	st = e.do(&WriteEPT12Entry{VCPU: 0, L2GPA: 0x200000, Level: 2, Value: 0x1000000 | EPTRWX | wb | EPTPageSize})
+	if count(st, "emulator_write_phys", "") != 1 || count(st, "kvm_mmu_track_write", "") == 0 {
+		t.Fatalf("an upper-level EPT12 edit was not emulated: %v", funcs(st))
+	}
+	e.do(&NestedEntry{VCPU: 0})
+	if st = e.do(&Access{VCPU: 0, GVA: 0x600000, Kind: AccessRead}); st.Result.HPA != nestedHPA+0x1000000 {
+		t.Fatalf("after L1's PDE edit L2 reads %+v, want the new 2 MiB page", st.Result)
+	}
+	if _, err := e.m.Do(&WriteEPT12Entry{VCPU: 0, L2GPA: 0x3ff000, Level: 1}); err == nil {
+		t.Fatal("L1 edited EPT12 while L2 runs")
+	}
+	e.do(&NestedExit{VCPU: 0})
+	if _, err := e.m.Do(&WriteEPT12Entry{VCPU: 0, L2GPA: 0x200000, Level: 1}); err == nil ||
+		!strings.Contains(err.Error(), "maps a 2 MiB page") {
+		t.Fatalf("an EPT12 entry below a 2 MiB leaf: %v", err)
+	}
+}
