@@ -17,7 +17,7 @@ type ShadowInfo struct {
 // ShadowInfo returns the VM's shadow configuration; ok is false without
 // shadow paging.
 func (m *Machine) ShadowInfo() (ShadowInfo, bool) {
-	if m.shadow == nil {
+	if !m.shadowPaging() {
 		return ShadowInfo{}, false
 	}
 	s := m.shadow
