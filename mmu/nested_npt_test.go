@@ -312,3 +312,21 @@ func TestNestedNPTPassthroughRootCached(t *testing.T) {
 		t.Errorf("back to the first nCR3: root %s (want %s), %v", v.GuestMMU.Root, root, funcs(st))
 	}
 }
+
+// kvm_zap_gfn_range under nested TDP zaps L1's TDP leaves and, through the
+// rmaps, the NPT02 leaves that map the range.
+func TestNestedNPTZapRange(t *testing.T) {
+	e := newNestedEnv(t, 5, Paging32, Paging4, ShadowMerged)
+	_, err := e.l2.Map(0x400000, 0x200000, PageSize, PTWritable|PTUser)
+	e.must(err)
+	e.do(&NestedEntry{})
+	st := e.do(&Access{GVA: 0x400000, Kind: AccessRead, User: true})
+	e.do(&ZapGFNRange{GPA: st.Result.GPA&^pageMask + nestedL1Base, Size: PageSize})
+	if n := len(e.m.shadow.rmap[rmapKeyFor((nestedL1Base + 0x200000).GFN(), 1)]); n != 0 {
+		t.Errorf("%d NPT02 leaves still map the zapped frame", n)
+	}
+	st = e.do(&Access{GVA: 0x400000, Kind: AccessRead, User: true})
+	if !st.Result.OK || !st.Result.HasRefsTotal {
+		t.Errorf("after the zap L2's read must fault once more and succeed: %+v", st.Result)
+	}
+}

@@ -128,7 +128,7 @@ func (m *Machine) doZapGFNRange(a *ZapGFNRange) (Result, error) {
 	if a.Size == 0 || uint64(a.GPA)&pageMask != 0 || a.Size&pageMask != 0 || uint64(a.GPA)+a.Size < uint64(a.GPA) {
 		return Result{}, fmt.Errorf("zap needs a page-aligned GPA and a non-zero page-aligned size")
 	}
-	if m.shadow != nil {
+	if m.shadowPaging() {
 		return m.shadowZapGFNRange(a), nil
 	}
 	if err := m.needTDP("zap"); err != nil {
@@ -151,6 +151,11 @@ func (m *Machine) doZapGFNRange(a *ZapGFNRange) (Result, error) {
 		}
 	}
 	m.emitFlush("kvm_flush_remote_tlbs_range", fmt.Sprintf("%d leaf SPTEs zapped; tdp_mmu_zap_leafs zaps only leaves, so no table is freed", n))
+	if m.shadow != nil {
+		// Shadow pages built for L2 (nested TDP) map the range too:
+		// kvm_zap_gfn_range also zaps through the rmaps.
+		m.shadowZapGFNRange(a)
+	}
 	return Result{OK: true, Note: fmt.Sprintf("%d leaf SPTEs zapped", n)}, nil
 }
 
