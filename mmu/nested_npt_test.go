@@ -322,7 +322,7 @@ func TestNestedNPTZapRange(t *testing.T) {
 	e.do(&NestedEntry{})
 	st := e.do(&Access{GVA: 0x400000, Kind: AccessRead, User: true})
 	e.do(&ZapGFNRange{GPA: st.Result.GPA&^pageMask + nestedL1Base, Size: PageSize})
-	if n := len(e.m.shadow.rmap[rmapKeyFor((nestedL1Base + 0x200000).GFN(), 1)]); n != 0 {
+	if n := len(e.m.shadow.rmap[rmapKeyFor((nestedL1Base+0x200000).GFN(), 1)]); n != 0 {
 		t.Errorf("%d NPT02 leaves still map the zapped frame", n)
 	}
 	st = e.do(&Access{GVA: 0x400000, Kind: AccessRead, User: true})
