@@ -132,3 +132,11 @@ func (c *invChecker) checkEPT02Leaf(v *VCPU, sptep HPA, level int, l2 GPA, e uin
 		c.failf("vCPU %d: EPT02 SPTE %s is writable at L2 GPA %s, but EPT12's entry is not dirty", v.ID, sptep, l2)
 	}
 }
+
+// ept12NestedXlat is ept12Lookup in the shape the shared nested code uses
+// (nestedLookup): EPT's R counted as ACC_USER, as KVM does.
+func (m *Machine) ept12NestedXlat(eptp uint64, l2 GPA) nestedXlat {
+	x := m.ept12Lookup(eptp, m.nestedEPTCaps(), l2)
+	return nestedXlat{ok: x.ok, why: x.why, l1: x.l1, hpa: x.hpa, mapped: x.mapped, access: eptGPTEAccess(x.rights),
+		dirty: x.dirty, size: x.size}
+}

@@ -76,6 +76,9 @@ type nestedXlat struct {
 // nestedLookup translates an L2 GPA through v's NPT12 from vmcb12's
 // nested_cr3 in the format L1's registers give.
 func (m *Machine) nestedLookup(v *VCPU, l2 GPA) nestedXlat {
+	if v.Nested.Kind == NestedVMX {
+		return m.ept12NestedXlat(v.Nested.NCR3, l2) // EPT12 from vmcs12's EPT pointer
+	}
 	l1 := v.l1Regs()
 	return m.npt12Walk(NPTFormat(l1), l1.CR4&CR4PSE != 0, v.Nested.NCR3, l2, nil)
 }

@@ -87,8 +87,9 @@ func (c *eptWalk) emitCleanRead(leaf uint64) {
 	c.m.emit(Event{Kind: EvCheck, MMU: c.mmu.Name, Func: "protect_clean_gpte", Space: SpaceGPA, Addr: uint64(w.GVA),
 		Level: w.Level, Index: spteIndex(GPA(w.GVA), w.Level), HasEntry: true, Old: leaf, New: leaf, VCPU: c.v.ID,
 		GVA: c.gva,
-		Text: "The EPT12 leaf is writable but not dirty (D clear), so this read maps it read-only: L2's first write " +
-			"will exit to KVM, which sets D in EPT12 as the processor would."})
+		Text: "The EPT12 leaf is writable but not dirty (D clear), so the walk grants no write (protect_clean_gpte): " +
+			"an EPT02 entry made from it is read-only, and L2's first write comes back to KVM, which then sets D in " +
+			"EPT12 as the processor would."})
 }
 
 // decode spells an SPTE in the format these masks describe: EPT bits for

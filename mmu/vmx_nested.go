@@ -64,10 +64,14 @@ func nestedVMXRun(m *Machine, v *VCPU) string {
 	n := &v.Nested
 	if !m.Quiet {
 		l2 := n.L2
+		launch := "VMLAUNCH" // the first entry; vmcs12 is launched after it
+		if n.Entries > 0 {
+			launch = "VMRESUME"
+		}
 		m.emit(Event{Kind: EvBegin, MMU: v.ArchMMU().Name, Func: "nested_vmx_run", VCPU: v.ID,
-			Text: fmt.Sprintf("L1 executes VMLAUNCH, which exits to L0: KVM emulates it (nested_vmx_run). L1's VMCS, "+
+			Text: fmt.Sprintf("L1 executes %s, which exits to L0: KVM emulates it (nested_vmx_run). L1's VMCS, "+
 				"vmcs12, holds L2's guest state (CR0 %s, CR3 %s, CR4 %s, EFER %s: %s) and the EPT pointer %s: EPT12, "+
-				"the EPT L1 built for L2, %d levels at L1 GPA %s.", hex(l2.CR0), hex(l2.CR3), hex(l2.CR4), hex(l2.EFER),
+				"the EPT L1 built for L2, %d levels at L1 GPA %s.", launch, hex(l2.CR0), hex(l2.CR3), hex(l2.CR4), hex(l2.EFER),
 				l2.Mode(), hex(n.NCR3), eptpPageWalkLevel(n.NCR3), eptpRoot(n.NCR3))})
 	}
 	if why := nestedVMXCheckEPTP(n.NCR3, m.nestedEPTCaps(), m.Config.MaxPhyAddr); why != "" {

@@ -17,6 +17,7 @@ import (
 type nestedBuild struct {
 	kind   mmu.NestedKind
 	npt    *mmu.GuestTables // L1's NPT12, in L1 memory
+	ept    *mmu.EPT12Tables // L1's EPT12, in L1 memory (nested vmx)
 	l2     *mmu.GuestTables // L2's own tables, in L2 memory
 	l2regs mmu.Regs         // L2's registers (vmcb12's save area)
 	l1regs mmu.Regs         // L1's registers while the script has L2 running
@@ -26,7 +27,7 @@ type nestedBuild struct {
 }
 
 // spaceKey is the space= key of paging, regs, map and entry.
-var spaceKey = param{what: "space", kinds: kIdent, words: []string{"l1", "l2", "npt12"}}
+var spaceKey = param{what: "space", kinds: kIdent, words: []string{"l1", "l2", "npt12", "ept12"}}
 
 // nestedBuilders are the vendors' `nested` commands, by kind.
 var nestedBuilders = map[string]func(b *builder, c *call, id int) error{
@@ -37,10 +38,11 @@ var nestedBuilders = map[string]func(b *builder, c *call, id int) error{
 func nestedSpecs() []*cmdSpec {
 	return []*cmdSpec{
 		{name: "nested", phase: setupPhase,
-			usage: "nested svm|vmx [vcpu=N] pool=GPA [pool-size=SIZE] [shadow=merged|level-expanded]",
+			usage: "nested svm|vmx [vcpu=N] pool=GPA [pool-size=SIZE] [shadow=merged|level-expanded] [levels=4|5] [ad=on|off]",
 			pos:   []param{{what: "kind of nesting", kinds: kIdent, required: true, words: []string{"svm", "vmx"}}},
 			keys: []param{vcpuKey, {what: "pool", kinds: kNum}, {what: "pool-size", kinds: kNum},
-				{what: "shadow", kinds: kIdent, words: []string{"merged", "level-expanded"}, follows: true}},
+				{what: "shadow", kinds: kIdent, words: []string{"merged", "level-expanded"}, follows: true},
+				{what: "levels", kinds: kNum}, {what: "ad", kinds: kIdent, words: onOffWords}},
 			build: (*builder).nestedCmd},
 		{name: "nested-entry", phase: scriptPhase, usage: "nested-entry [vcpu=N]",
 			keys: []param{vcpuKey}, build: (*builder).nestedEntry},
@@ -93,6 +95,11 @@ func (b *builder) nestedCmd(c *call) error {
 func (b *builder) nestedSVM(c *call, id int) error {
 	if _, ok := b.once["tdp"]; !ok {
 		return Errorf(c.Pos, "nested: nested NPT needs L0 on NPT: write `tdp npt` above")
+	}
+	for _, k := range []string{"levels", "ad"} {
+		if a, ok := c.key(k); ok {
+			return Errorf(a.Pos, "nested: %s= is for nested vmx (EPT12); NPT12 takes L1's own paging format", k)
+		}
 	}
 	pa, ok := c.key("pool")
 	if !ok {
@@ -175,7 +182,12 @@ func (b *builder) nestedSpace(c *call) (bool, error) {
 	if err != nil {
 		return true, err
 	}
-	if a.Value.Text == "npt12" {
+	switch {
+	case a.Value.Text == "ept12":
+		return true, b.inEPT12(c, a, id, nb)
+	case a.Value.Text == "npt12" && nb.npt == nil:
+		return true, Errorf(a.Value.Pos, "%s: space=npt12 is nested svm's; this vCPU has nested vmx (space=ept12)", c.Name)
+	case a.Value.Text == "npt12":
 		return true, b.inNPT12(c, a, id, nb)
 	}
 	return true, b.inL2(c, id, nb)
@@ -260,7 +272,7 @@ func (b *builder) l2Paging(c *call, nb *nestedBuild) error {
 		pa = Arg{Key: "pool", Value: Value{Kind: NumberValue, Num: defaultMem, Pos: c.Pos}, Pos: c.Pos}
 	}
 	g, err := b.nestedTables(c, func(start mmu.GPA, size uint64) (*mmu.GuestTables, error) {
-		return mmu.NewL2Tables(b.m, mode, start, size, nb.npt)
+		return b.newL2Tables(nb, mode, start, size)
 	}, &nb.pools, pa)
 	if err != nil {
 		return err

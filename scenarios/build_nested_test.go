@@ -15,6 +15,9 @@ func nestedCoverage(got map[string]bool, st mmu.Step) {
 		"nested_svm_vmrun": "vmrun", "nested_svm_vmexit": "vmexit", "nested_svm_inject_npf_exit": "npf reflected",
 		"emulator_write_phys": "emulated l1 write", "kvm_tdp_mmu_write_protect_gfn": "tdp wrprot",
 		"translate_nested_gpa": "nested walk", "fast_pgd_switch": "root kept",
+		"nested_vmx_run": "vmlaunch", "nested_vmx_vmexit": "vmx exit", "ept_page_fault": "ept12 walk",
+		"nested_ept_inject_page_fault": "ept reflected", "nested_vmx_l0_wants_exit": "l0 wants exit",
+		"protect_clean_gpte": "clean ept12 leaf",
 	}
 	for _, e := range st.Events {
 		if n, ok := names[e.Func]; ok {
@@ -22,6 +25,9 @@ func nestedCoverage(got map[string]bool, st mmu.Step) {
 		}
 		if e.Func == "kvm_unsync_page" && e.MMU == "guest_mmu" {
 			got["npt02 unsync"] = true
+		}
+		if e.Func == "nested_ept_inject_page_fault" && strings.Contains(e.Text, "EXIT_REASON_EPT_MISCONFIG") {
+			got["ept misconfig reflected"] = true
 		}
 	}
 }
@@ -33,7 +39,7 @@ func TestNestedBuildErrors(t *testing.T) {
 	for _, c := range []struct{ src, want string }{
 		{base + "paging level2\nnested svm pool=0x200000\n", "t.mmu:3:1: nested: nested NPT needs L0 on NPT"},
 		{base + "tdp ept\npaging level2\nnested svm pool=0x200000\n", "t.mmu:4:1: nested: nested svm shadows"},
-		{base + "tdp npt\npaging level2\nnested vmx pool=0x200000\n", "t.mmu:4:8: nested: nested vmx is not modelled"},
+		{base + "tdp npt\npaging level2\nnested vmx pool=0x200000\n", "t.mmu:4:1: nested: nested EPT needs L0 on EPT"},
 		{base + "tdp npt\npaging level2\nnested svm\n", "t.mmu:4:11: nested: missing pool="},
 		{base + "tdp npt\npaging level2\nnested svm pool=0x100000\n", "t.mmu:4:17: nested: the table pool 0x100000-0x1fffff overlaps"},
 		{base + "tdp npt\npaging level2\nmap 0 0 space=l2\n", "t.mmu:4:1: map: vCPU 0 has no nested set-up"},

@@ -263,7 +263,7 @@ func TestBuiltinRegistry(t *testing.T) {
 	}
 	got := " " + strings.Join(names, " ") + " "
 	for _, want := range strings.Fields("ept-4on4 ept-4on5 ept-5on5 ept-fault-populate ept-pae-on-4 lesson-guest-modes " +
-		"native-32bit native-4level native-5level native-pae nested-npt-32bit-l1 nested-npt-4level-l1 nested-npt-pae-l1 npt-4on4 role-reconfig roots-cr3-switch roots-zap-obsolete " +
+		"native-32bit native-4level native-5level native-pae nested-ept nested-npt-32bit-l1 nested-npt-4level-l1 nested-npt-pae-l1 npt-4on4 role-reconfig roots-cr3-switch roots-zap-obsolete " +
 		"shadow-2level-on-5level shadow-32bit shadow-4level shadow-pae shadow-pte-write shadow-unsync shadow-zap " +
 		"tdx-private-shared") {
 		if !strings.Contains(got, " "+want+" ") {

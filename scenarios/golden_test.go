@@ -227,7 +227,7 @@ func coverage(steps []mmu.Step) map[string]bool {
 			shadowCoverage(got, st)
 		case *mmu.SetCPUID:
 			shadowCoverage(got, st)
-		case *mmu.NestedEntry, *mmu.NestedExit, *mmu.WriteNPT12Entry, *mmu.NestedGVAToGPA:
+		case *mmu.NestedEntry, *mmu.NestedExit, *mmu.WriteNPT12Entry, *mmu.WriteEPT12Entry, *mmu.NestedGVAToGPA:
 			nestedCoverage(got, st)
 			shadowCoverage(got, st)
 		case *mmu.CheckShadow:
@@ -376,6 +376,12 @@ func TestBuiltinCoverage(t *testing.T) {
 		"nested-npt-pae-l1":                   {"refs=14", "vmrun", "vmexit", "special roots", "direct", "check ok"},
 		"nested-npt-4level-l1":                {"refs=29", "vmrun", "vmexit", "root kept", "check ok"},
 		"nested-npt-4level-l1@level-expanded": {"refs=29", "vmrun", "vmexit", "root kept", "check ok"},
+		// Nested EPT: a 4-level L2 on 4-level EPT02 (24 = (4+1)(4+1)-1).
+		"nested-ept": {"refs=24", "vmlaunch", "vmx exit", "l0 wants exit", "ept12 walk", "ept reflected",
+			"ept misconfig reflected", "root kept", "npt02 unsync", "tdp wrprot", "clean ept12 leaf", "nested walk",
+			"check ok"},
+		"nested-ept@constants-once": {"refs=24", "vmlaunch", "vmx exit", "ept reflected", "ept misconfig reflected",
+			"root kept", "nested walk", "check ok"},
 		"shadow-zap": {"misaligned", "flooding", "zap page", "free page", "zap", "zap all", "memslot-remove",
 			"mmio", "wp rule", "reset context", "hash hit", "check ok"},
 		// TDX: the SEAMCALLs behind each hook, from the premap to teardown.
