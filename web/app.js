@@ -1,7 +1,8 @@
-// app.js drives the parent page: the lesson panel, the step controls, the
-// variant switch, the keyboard (forwarded to the game in the stage iframe),
-// the URL hash (read and written by hash.js) and the error boxes. The other
-// scripts, loaded before it, add parts it wires up here: share.js (copy
+// app.js drives the parent page: opening what the address names, the step
+// controls, the variant switch, the keyboard (forwarded to the game in the
+// stage iframe), the URL hash (read and written by hash.js) and the error
+// boxes. The other scripts, loaded before it, add parts it wires up here:
+// panel.js (the lesson text, picker and switches), share.js (copy
 // link, embed, presenter), export.js (PNG and the frames ZIP),
 // lessonindex.js (the lesson index), quiz.js (exercises from a seed) and
 // dropin.js (lesson and scenario files dropped into the page).
@@ -109,7 +110,7 @@
       return;
     }
     view.catalog = parseJSON(call("list")) || { lessons: [], scenarios: [] };
-    fillPicker(view.catalog);
+    panel.fillPicker(view.catalog);
     el.loading.hidden = true;
     enableControls(true);
     openFromHash();
@@ -256,14 +257,14 @@
     view.files = files;
     view.variant = String(res.variant || "");
     view.variants = Array.isArray(res.variants) ? res.variants.filter((v) => v && typeof v.name === "string") : [];
-    fillVariants();
+    panel.fillVariants();
     view.total = Math.max(1, Number(res.total) || 1);
     view.step = -1;
     view.current = -1;
     el.title.textContent = res.title || name;
     document.title = (res.title || name) + " — mmuviz";
-    fillPicker(view.catalog);
-    buildSections(Array.isArray(res.sections) ? res.sections : []);
+    panel.fillPicker(view.catalog);
+    panel.buildSections(Array.isArray(res.sections) ? res.sections : []);
     exporter.reset();
     return res;
   }
@@ -329,14 +330,14 @@
   // showOverlay shows the index or the quiz (q: the quiz the hash asks
   // for) over the stage, which leaves the tab order meanwhile.
   function showOverlay(name, q) {
-    const parts = { index: lessonIndex, quiz };
+    const views = { index: lessonIndex, quiz };
     if (view.overlay && view.overlay !== name) {
-      parts[view.overlay].hide();
+      views[view.overlay].hide();
     }
     view.overlay = name;
     stage.inert = true;
     document.body.dataset.overlay = name;
-    parts[name].show(q);
+    views[name].show(q);
     writeHash();
   }
 
@@ -395,7 +396,7 @@
       }
     }
     el.play.textContent = view.playing ? "Pause" : "Play";
-    setSpeedValue(view.speed);
+    panel.setSpeedValue(view.speed);
     el.narration.textContent = String(s.narration || "");
     el.narration.title = el.narration.textContent;
     el.func.textContent = String(s.func || "–");
@@ -403,7 +404,7 @@
     el.counter.textContent = "Step " + step + " / " + (view.total - 1);
     el.first.disabled = el.back.disabled = step <= 0;
     el.next.disabled = el.last.disabled = step >= view.total - 1;
-    highlightSection(step);
+    panel.highlightSection(step);
     writeHash();
     if (!timings.firstState) {
       timings.firstState = Math.round(performance.now());
@@ -417,107 +418,6 @@
     const win = stage.contentWindow || window;
     const tick = () => (n-- <= 0 ? fn() : win.requestAnimationFrame(tick));
     tick();
-  }
-
-  function buildSections(sections) {
-    const nodes = sections.map((sec, i) => {
-      const div = document.createElement("section");
-      div.className = "step";
-      div.dataset.from = String(Number(sec.from) || 0);
-      div.dataset.to = String(Number(sec.to) || 0);
-      div.id = "sec-" + i;
-      // The HTML is rendered by goldmark in our own wasm with raw HTML
-      // disabled, also for a dropped lesson.
-      div.innerHTML = String(sec.html || "");
-      return div;
-    });
-    view.sections = nodes;
-    el.sections.replaceChildren(...nodes);
-    // Links out of the lesson open beside it, so the lesson keeps its place.
-    for (const a of el.sections.querySelectorAll('a[href^="http:"], a[href^="https:"]')) {
-      a.target = "_blank";
-      a.rel = "noopener noreferrer";
-    }
-  }
-
-  // Links inside the lesson that point into the page: jump links
-  // (#step=N, data-step) seek; other fragments (footnotes) scroll the panel.
-  // Neither may change the hash, which holds the permalink.
-  el.sections.addEventListener("click", (e) => {
-    const a = e.target instanceof Element ? e.target.closest("a[href]") : null;
-    if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) {
-      return;
-    }
-    const href = a.getAttribute("href") || "";
-    if (!href.startsWith("#")) {
-      return;
-    }
-    e.preventDefault();
-    const m = /^#step=(\d{1,9})$/.exec(href);
-    const step = a.dataset.step !== undefined ? Number(a.dataset.step) : m ? Number(m[1]) : NaN;
-    if (Number.isInteger(step) && step >= 0) {
-      seek(Math.min(step, view.total - 1));
-      giveKeysBack(e);
-      return;
-    }
-    let id = href.slice(1);
-    try {
-      id = decodeURIComponent(id);
-    } catch (err) {
-      return;
-    }
-    const target = document.getElementById(id);
-    if (target && el.sections.contains(target)) {
-      target.scrollIntoView({ block: "nearest" });
-    }
-  });
-
-  // highlightSection marks the section of the step: aria-current for
-  // screen readers, a "Now" label for the eye (not the colour alone).
-  function highlightSection(step) {
-    const idx = view.sections.findIndex((n) =>
-      Number(n.dataset.from) <= step && step <= Number(n.dataset.to));
-    if (idx === view.current) {
-      return;
-    }
-    const old = view.sections[view.current];
-    if (old) {
-      old.classList.remove("current");
-      old.removeAttribute("aria-current");
-    }
-    view.current = idx;
-    const cur = view.sections[idx];
-    if (cur) {
-      cur.classList.add("current");
-      cur.setAttribute("aria-current", "step");
-      cur.scrollIntoView({ block: "nearest" });
-    }
-  }
-
-  function setSpeedValue(speed) {
-    const v = String(speed);
-    if (![...el.speed.options].some((o) => o.value === v)) {
-      const o = document.createElement("option");
-      o.value = v;
-      o.textContent = v + "×";
-      el.speed.append(o);
-    }
-    el.speed.value = v;
-  }
-
-  // fillVariants shows the variant switch when what is open has variants.
-  function fillVariants() {
-    const nodes = view.variants.map((v) => {
-      const o = document.createElement("option");
-      o.value = v.name;
-      o.textContent = v.text ? v.name + " — " + v.text : v.name;
-      o.title = o.textContent;
-      return o;
-    });
-    el.variant.replaceChildren(...nodes);
-    el.variant.value = view.variant;
-    el.variant.title = "Run the same script under another design or patch; the step stays";
-    el.variantBox.hidden = nodes.length === 0;
   }
 
   // switchVariant reopens what is open under another variant, at the same
@@ -537,31 +437,6 @@
       el.variant.value = view.variant;
     }
     noticeOf(problems);
-  }
-
-  // fillPicker lists the built-ins, and the dropped file when one is open.
-  function fillPicker(catalog) {
-    const groups = [["lesson", "Lessons", catalog.lessons], ["scenario", "Scenarios", catalog.scenarios]];
-    if (view.file) {
-      groups.unshift(["file", "Your file", [{ name: view.file, title: view.file }]]);
-    }
-    const nodes = [];
-    for (const [kind, label, items] of groups) {
-      if (!Array.isArray(items) || items.length === 0) {
-        continue;
-      }
-      const g = document.createElement("optgroup");
-      g.label = label;
-      for (const it of items) {
-        const o = document.createElement("option");
-        o.value = kind + ":" + it.name;
-        o.textContent = it.title || it.name;
-        g.append(o);
-      }
-      nodes.push(g);
-    }
-    el.pick.replaceChildren(...nodes);
-    el.pick.value = view.file ? "file:" + view.file : view.kind + ":" + view.name;
   }
 
   // ---- messages -------------------------------------------------------
@@ -603,6 +478,7 @@
     },
     openOverlay, closeOverlay, giveKeysBack, onClick, clip: H.clip,
   };
+  const panel = parts.panel(app);
   const share = parts.share(app);
   const setModes = share.setModes;
   const exporter = parts.exporter(app);

@@ -57,6 +57,9 @@
         return;
       }
       hideErrors();
+      if (app.view.overlay) {
+        app.closeOverlay(); // dropped on the index or the quiz: show what opened
+      }
       ui.status.textContent = "Opened " + res.file + describe(res) + ".";
       if (Array.isArray(res.notes) && res.notes.length > 0) {
         app.showNotice(res.notes.join(" "));

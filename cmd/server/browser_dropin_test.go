@@ -63,6 +63,7 @@ func TestBrowserDropin(t *testing.T) {
 	otherFiles(t, ctx, mine)
 	droppedVariants(t, ctx)
 	dropOnStage(t, ctx, mine)
+	dropOnIndex(t, ctx, mine)
 	openFileInput(t, ctx, mine)
 	console.check(t)
 }
@@ -262,4 +263,16 @@ func openFileInput(t *testing.T, ctx context.Context, mine string) {
 	eval[bool](t, ctx, `(document.getElementById("file-status").textContent = "", true)`)
 	within(t, ctx, 10*time.Second, "picking a file", chromedp.SetUploadFiles(chromedp.ID("file-input"), []string{p}))
 	wantOpened(t, ctx, "picked.mmu", "My own walk", scenarioSteps(t, "picked.mmu", mine), "a scenario")
+}
+
+// dropOnIndex drops a file while the lesson index is shown: the index
+// closes and the file is open.
+func dropOnIndex(t *testing.T, ctx context.Context, mine string) {
+	eval[bool](t, ctx, `(location.hash = "#index", true)`)
+	pollJS[bool](t, ctx, 10*time.Second, "the index", `!document.getElementById("index-view").hidden`)
+	dropFiles(t, ctx, false, file{"indexed.mmu", mine})
+	wantOpened(t, ctx, "indexed.mmu", "My own walk", scenarioSteps(t, "indexed.mmu", mine), "a scenario")
+	if !eval[bool](t, ctx, `document.getElementById("index-view").hidden`) {
+		t.Error("the index stays over the dropped file")
+	}
 }

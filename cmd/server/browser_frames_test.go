@@ -78,11 +78,11 @@ func readFrames(t *testing.T, ctx context.Context, d time.Duration) (string, []*
 	tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	got, err := chromedp.Run(tctx, chromedp.Evaluate[struct {
-		Data string
-		MS   int
+		Data       string
+		MS, DrawMS int
 	}](`new Promise((resolve) => {
 	  const r = new FileReader();
-	  r.onload = () => resolve({Data: r.result, MS: window.mmuvizLastFrames.ms});
+	  r.onload = () => resolve({Data: r.result, MS: window.mmuvizLastFrames.ms, DrawMS: window.mmuvizLastFrames.drawMs});
 	  r.readAsDataURL(window.mmuvizLastFrames.blob);
 	})`, chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -96,6 +96,7 @@ func readFrames(t *testing.T, ctx context.Context, d time.Duration) (string, []*
 	if err != nil {
 		t.Fatalf("the export is not a ZIP (%d bytes): %v", len(data), err)
 	}
+	t.Logf("%s: %d bytes, %d ms, of which %d ms waiting for the game to draw", name, len(data), got.MS, got.DrawMS)
 	return name, r.File, got.MS
 }
 
