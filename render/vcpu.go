@@ -23,6 +23,7 @@ var vcpuPanelFuncs = map[string]bool{
 	"kvm_init_shadow_npt_mmu": true, "kvm_init_shadow_ept_mmu": true, "nested_svm_init_mmu_context": true,
 	"nested_ept_init_mmu_context": true, "nested_svm_uninit_mmu_context": true, "nested_ept_uninit_mmu_context": true,
 	"kvm_set_cpuid": true, "kvm_cpuid_check_equal": true,
+	"vcpu_enter_guest": true, // a nested VM-entry done: the vCPU runs L2 on guest_mmu's root
 }
 
 // layoutVCPUs places the vCPU panel to the right of extent.
