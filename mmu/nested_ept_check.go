@@ -25,7 +25,7 @@ type ept12Xlat struct {
 // bits and memory types as L1's EPT capabilities define them.
 func (m *Machine) ept12Lookup(eptp uint64, caps EPTCaps, l2 GPA) ept12Xlat {
 	rsvd := resetRsvdsBitsMaskEPT(m.Config.MaxPhyAddr, caps.LargePageLevel)
-	bad := eptBadMTXWR(caps.ExecOnly)
+	bad := badMTXWRFor(caps.ExecOnly)
 	table := eptpRoot(eptp)
 	x := ept12Xlat{rights: EPTRWX}
 	for level := eptpPageWalkLevel(eptp); level >= 1; level-- {

@@ -22,7 +22,7 @@ func (m *Machine) eptSyncSPTE(v *VCPU, sp *KVMMMUPage, i int) int {
 		return -1
 	}
 	haveAD := !mmu.CPURole.Base.ADDisabled()
-	rsvd := gpte&mmu.guestRsvd.mask[(gpte>>7)&1][0] != 0 || isBadMTXWR(eptBadMTXWR(mmu.CPURole.Ext.ExecOnly), gpte)
+	rsvd := gpte&mmu.guestRsvd.mask[(gpte>>7)&1][0] != 0 || isBadMTXWR(badMTXWRFor(mmu.CPURole.Ext.ExecOnly), gpte)
 	why := ""
 	switch {
 	case gpte&EPTRWX == 0:

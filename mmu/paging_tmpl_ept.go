@@ -125,6 +125,18 @@ func eptBadMTXWR(execOnly bool) uint64 {
 // isBadMTXWR is __is_bad_mt_xwr.
 func isBadMTXWR(table, e uint64) bool { return table>>(e&0x3f)&1 != 0 }
 
+// eptBadMTXWRTables are bad_mt_xwr without and with execute-only support,
+// computed once: the walker consults them at every level.
+var eptBadMTXWRTables = [2]uint64{eptBadMTXWR(false), eptBadMTXWR(true)}
+
+// badMTXWRFor is the bad_mt_xwr table for execOnly.
+func badMTXWRFor(execOnly bool) uint64 {
+	if execOnly {
+		return eptBadMTXWRTables[1]
+	}
+	return eptBadMTXWRTables[0]
+}
+
 // updatePermissionBitmaskEPT is update_permission_bitmask(mmu, true): with
 // EPT only the three plain rules apply (a write needs W, a read needs R,
 // which KVM keeps as ACC_USER, a fetch needs X); CR0.WP, SMEP, SMAP and
@@ -263,7 +275,7 @@ func (c *eptWalk) misconfig(e uint64, level int) string {
 	if r := e & c.mmu.guestRsvd.mask[(e>>7)&1][level-1]; r != 0 {
 		return fmt.Sprintf("reserved bits %s are set", hex(r))
 	}
-	if isBadMTXWR(eptBadMTXWR(c.mmu.CPURole.Ext.ExecOnly), e) {
+	if isBadMTXWR(badMTXWRFor(c.mmu.CPURole.Ext.ExecOnly), e) {
 		return eptBadXWRMemtype(e, c.mmu.CPURole.Ext.ExecOnly)
 	}
 	return ""

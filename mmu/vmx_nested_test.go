@@ -10,14 +10,14 @@ import (
 // L1 GPA 1M; EPT12 at L1 GPA 2M mapping L2 GPAs [0, 4M) to L1 GPAs
 // [8M, 12M) read/write/execute; L2 4-level with its tables at L2 GPA 1M.
 type vmxEnv struct {
-	t    *testing.T
+	t    testing.TB
 	m    *Machine
 	ept  *EPT12Tables
 	eptp uint64
 	l2   *GuestTables
 }
 
-func newVMXEnv(t *testing.T, ad bool) *vmxEnv {
+func newVMXEnv(t testing.TB, ad bool) *vmxEnv {
 	t.Helper()
 	m, err := NewMachine(DefaultConfig(), 1)
 	if err != nil {
