@@ -209,6 +209,98 @@ var contextLessons = []variantLesson{
 			},
 		},
 	},
+	{
+		lesson: "nested", scenario: "nested-ept", variant: "upstream", steps: 846,
+		pins: map[int]pin{
+			1:   {"nested_vmx_run", "L1 executes VMLAUNCH, which exits to L0: KVM emulates it (nested_vmx_run). L1's VMCS, vmcs12, holds L2's guest state (CR0 0x80010001, CR3 0x100000,"},
+			3:   {"enter_guest_mode", "the vCPU is in guest mode (HF_GUEST_MASK): every role KVM computes from now on has guest_mode=1, so no page built for L2 can ever be mistaken for one"},
+			5:   {"nested_ept_init_mmu_context", "vcpu->arch.mmu = &guest_mmu (was root_mmu): faults and roots are guest_mmu's now."},
+			6:   {"kvm_init_shadow_ept_mmu", "EPTP12 0x20005e gives a 4-level EPT with A/D bits on, execonly=true; kvm_calc_shadow_ept_root_page_role makes cpu_role base{level=4 access=uwx"},
+			7:   {"nested_ept_init_mmu_context", "guest_mmu's get_guest_pgd=nested_ept_get_eptp, get_pdptr=kvm_pdptr_read, inject_page_fault=nested_ept_inject_page_fault: assigned on every VM-entry"},
+			8:   {"nested_ept_init_mmu_context", "vcpu->arch.walk_mmu = &nested_mmu (was root_mmu): software walks of L2's page tables use it, and it translates every L2 GPA they meet through"},
+			10:  {"nested_vmx_load_cr3", "CR3 = 0x100000, L2's. With nested EPT, L2's CR3 is an L2 GPA that only the processor's walk and nested_mmu use, so kvm_mmu_new_pgd is not called for"},
+			11:  {"init_kvm_nested_mmu", "the role changed, so nested_mmu is reconfigured for 4-level paging, cpu_role base{level=4 access=uwx efer_nx cr0_wp guest_mode} ext{cr4_pse"},
+			12:  {"kvm_mmu_alloc_shadow_page", "no valid page in bucket 2320 has GFN 0x200 and role level=4 access=uwx guest_mode, so KVM takes a new level-4 shadow page at HPA 0x104000, all SPTEs"},
+			14:  {"kvm_tdp_mmu_write_protect_gfn", "L1's own EPT PTE for GFN 0x200 loses W and MMU-writable (0x8600000010200a77 → 0x8200000010200a75): GFN 0x200 holds a guest page table that KVM"},
+			18:  {"vmx_load_mmu_pgd", "vmcs02's EPT pointer is guest_mmu's root at HPA 0x104000, the 4-level shadow of L1's EPTP 0x20005e (EPT02): the processor walks EPT02, never L1's own"},
+			19:  {"vcpu_enter_guest", "VM-entry 1: the vCPU runs L2 on guest_mmu's root at HPA 0x104000."},
+			20:  {"cpu", "vCPU 0 runs the guest: a read as user of GVA 0x400123 with 4-level paging on 4-level EPT. The processor walks the guest's tables from CR3 = 0x100000"},
+			22:  {"cpu", "EPT violation on GPA 0x100000 (the guest's level-4 table): the EPT PML4E is not present. The processor leaves the guest with a VM exit; no guest"},
+			23:  {"nested_vmx_l0_wants_exit", "keeps every EXIT_REASON_EPT_VIOLATION for L0: the walk missed in EPT02, KVM's shadow, and only L0 can tell whether L1's EPT12 has the mapping."},
+			25:  {"kvm_mmu_page_fault", "calls guest_mmu's page_fault callback, ept_page_fault."},
+			26:  {"ept_page_fault", "KVM walks L1's nested table (EPTP 0x20005e, in L1 memory, read through the memslots) in software to learn what L1 allows at L2 GPA 0x100000; EPT has"},
+			30:  {"walk_addr_generic", "it maps a 4 KiB page at L1 GPA 0x900000."},
+			36:  {"kvm_mmu_alloc_shadow_page", "takes a new level-3 shadow page at HPA 0x105000, all SPTEs SHADOW_NONPRESENT_VALUE; it shadows the guest's PDPT at GPA 0x201000. It goes to the head"},
+			51:  {"mmu_set_spte", "make_spte maps GFN 0x900 (a 4 KiB page) to host frame 0x10900 with RWX; SPTE at HPA 0x107800 0x8000000000000000 → 0x8600000010900b77 (R W X WB IPAT A"},
+			53:  {"cpu", "Attempt 2: the processor walks again from CR3, with nothing remembered from the failed attempt."},
+			182: {"protect_clean_gpte", "The EPT12 leaf is writable but not dirty (D clear), so the walk grants no write (protect_clean_gpte): an EPT02 entry made from it is read-only, and"},
+			219: {"cpu", "GVA 0x400123 → GPA 0x180123 → HPA 0x10980123, a 4 KiB guest page; 24 memory references (91 in all over 6 attempts)."},
+			220: {"cpu", "vCPU 0 runs the guest: a read as user of GVA 0x400456 with 4-level paging on 4-level EPT. The processor walks the guest's tables from CR3 = 0x100000"},
+			246: {"cpu", "GVA 0x400456 → GPA 0x180456 → HPA 0x10980456, a 4 KiB guest page; 24 memory references."},
+			247: {"cpu", "vCPU 0 runs the guest: a write as user of GVA 0x401000 with 4-level paging on 4-level EPT. The processor walks the guest's tables from CR3 = 0x100000"},
+			273: {"cpu", "EPT violation on GPA 0x1f0000 (the final GPA): the EPT PTE is not present. The processor leaves the guest with a VM exit; no guest fault is raised."},
+			283: {"kvm_inject_emulated_page_fault", "so the fault goes to guest_mmu's inject_page_fault, nested_ept_inject_page_fault. A present, non-reserved fault would first resync guest_mmu's SPTE"},
+			285: {"nested_ept_inject_page_fault", "the EPT12 PTE is not present (R, W and X clear)), so the exit is L1's: the exit is EXIT_REASON_EPT_VIOLATION; its qualification is the walk's 0x2"},
+			286: {"nested_vmx_vmexit", "exit qualification 0x182, guest-physical address 0x1f0000, and L2's registers (CR3 0x100000) (sync_vmcs02_to_vmcs12, prepare_vmcs12)."},
+			287: {"leave_guest_mode", "the vCPU leaves guest mode: roles have guest_mode=0 again."},
+			289: {"nested_ept_uninit_mmu_context", "vcpu->arch.mmu = vcpu->arch.walk_mmu = &root_mmu: L1's own MMU again. guest_mmu keeps its root (HPA 0x104000) and prev_roots for the next VM-entry."},
+			290: {"kvm_mmu_new_pgd", "L1's EPT01 root, is kept. It stayed root_mmu's current root all the while L2 ran; nothing moved into prev_roots."},
+			293: {"kvm_mmu_page_fault", "L1 stores to GPA 0x203f80, which holds a table of its EPT12 that KVM shadows in EPT02: KVM write-protected L1's own EPT entry for GFN 0x203 when it"},
+			294: {"kvm_unsync_page", "the level-1 shadow page at HPA 0x107000 (GFN 0x203) becomes unsync: L1 may now edit that EPT12 table without a trap, and EPT02's SPTEs may go stale"},
+			313: {"tdp_mmu_map_handle_target_level", "the EPT PTE maps GPA 0x203000 to HPA 0x10203000, a 4 KiB page (R W X WB IPAT A D); tdp_mmu_set_spte_atomic writes it: SPTE at HPA 0x103018"},
+			320: {"nested_vmx_run", "L1 executes VMRESUME, which exits to L0: KVM emulates it (nested_vmx_run). L1's VMCS, vmcs12, holds L2's guest state (CR0 0x80010001, CR3 0x100000,"},
+			325: {"kvm_init_shadow_ept_mmu", "the EPT role is unchanged (base{level=4 access=uwx guest_mode} ext{execonly}), so guest_mmu keeps its permission table, reserved-bit masks and"},
+			326: {"fast_pgd_switch", "the current root already shadows EPTP 0x20005e with the current role (is_root_usable): KVM keeps it (KVM_REQ_LOAD_MMU_PGD)."},
+			327: {"nested_ept_init_mmu_context", "assigned on every VM-entry in 6.16 (seed 000 would set the first two once, at vCPU creation, and drop get_pdptr)."},
+			331: {"init_kvm_nested_mmu", "cpu_role is unchanged (cpu_role base{level=4 access=uwx efer_nx cr0_wp guest_mode} ext{cr4_pse efer_lma}), so reconfiguration is skipped: nested_mmu"},
+			333: {"cpu", "a write as user of GVA 0x401000 with 4-level paging on 4-level EPT. The processor walks the guest's tables from CR3 = 0x100000 itself, and translates"},
+			402: {"cpu", "GVA 0x401000 → GPA 0x1f0000 → HPA 0x10a00000, a 4 KiB guest page; 24 memory references (48 in all over 2 attempts)."},
+			404: {"cpu", "a write as user of GVA 0x402000 with 4-level paging on 4-level EPT. The processor walks the guest's tables from CR3 = 0x100000 itself, and translates"},
+			442: {"nested_ept_inject_page_fault", "allow R-- (R, W, X ANDed over the levels), not write), so the exit is L1's: the exit is EXIT_REASON_EPT_VIOLATION; its qualification is the walk's"},
+			501: {"nested_ept_inject_page_fault", "allow RW- (R, W, X ANDed over the levels), not fetch), so the exit is L1's: the exit is EXIT_REASON_EPT_VIOLATION; its qualification is the walk's"},
+			559: {"nested_ept_inject_page_fault", "memory type 7 is reserved), so the exit is L1's: a reserved bit or a bad memory type in EPT12: the exit is EXIT_REASON_EPT_MISCONFIG, with no"},
+			616: {"nested_ept_inject_page_fault", "the EPT12 PDE is not present (R, W and X clear)), so the exit is L1's: the exit is EXIT_REASON_EPT_VIOLATION; its qualification is the walk's 0x1"},
+			637: {"kvm_mmu_gva_to_gpa_read", "walk_mmu (nested_mmu) walks the guest's tables in software with its gva_to_gpa, paging64_gva_to_gpa."},
+			638: {"translate_nested_gpa", "L2 GPA 0x100000 is not an address KVM can read; guest_mmu's gva_to_gpa (ept_gva_to_gpa) translates it through L1's nested table, as a user access"},
+			674: {"kvm_mmu_gva_to_gpa_read", "GVA 0x400123 → GPA 0x180123 → HPA 0x10980123 in software; 24 memory references (the inner walks of L1's nested table included)."},
+			675: {"nested_vmx_reflect_vmexit", "L2 causes a VM exit (EXIT_REASON_HLT) to L0. L1 asked to intercept it, so KVM does not handle it itself: it reflects it to L1."},
+			679: {"nested_ept_uninit_mmu_context", "vcpu->arch.mmu = vcpu->arch.walk_mmu = &root_mmu: L1's own MMU again. guest_mmu keeps its root (HPA 0x104000) and prev_roots for the next VM-entry."},
+			683: {"cpu", "vCPU 0 runs the guest: a read as supervisor of GVA 0x400000 with 4-level paging on 4-level EPT. The processor walks the guest's tables from CR3 ="},
+		},
+		claims: map[string]map[int]pin{
+			"upstream": {
+				32:  {"update_accessed_dirty_bits", "A is set in the EPT12 PML4E at L1 GPA 0x200000 (0x201007 → 0x201107), as the processor would."},
+				35:  {"update_accessed_dirty_bits", "A and D are set in the EPT12 PTE at L1 GPA 0x203800 (0x900037 → 0x900337), as the processor would."},
+				38:  {"kvm_tdp_mmu_write_protect_gfn", "L1's own EPT PTE for GFN 0x201 loses W and MMU-writable (0x8600000010201a77 → 0x8200000010201a75): GFN 0x201 holds a guest page table that KVM"},
+				41:  {"kvm_mmu_alloc_shadow_page", "takes a new level-2 shadow page at HPA 0x106000, all SPTEs SHADOW_NONPRESENT_VALUE; it shadows the guest's PD at GPA 0x202000. It goes to the head of"},
+				43:  {"kvm_tdp_mmu_write_protect_gfn", "L1's own EPT PTE for GFN 0x202 loses W and MMU-writable (0x8600000010202a77 → 0x8200000010202a75): GFN 0x202 holds a guest page table that KVM"},
+				46:  {"kvm_mmu_alloc_shadow_page", "takes a new level-1 shadow page at HPA 0x107000, all SPTEs SHADOW_NONPRESENT_VALUE; it shadows the guest's PT at GPA 0x203000. It goes to the head of"},
+				48:  {"kvm_tdp_mmu_write_protect_gfn", "L1's own EPT PTE for GFN 0x203 loses W and MMU-writable (0x8600000010203a77 → 0x8200000010203a75): GFN 0x203 holds a guest page table that KVM"},
+				187: {"mmu_set_spte", "with R-X; SPTE at HPA 0x107c00 0x8000000000000000 → 0x8200000010980975 (R X WB IPAT A)."},
+				291: {"init_kvm_tdp_mmu", "cpu_role and root_role are unchanged (cpu_role base{level=4 access=uwx efer_nx cr0_wp} ext{cr4_pse efer_lma}), so reconfiguration is skipped:"},
+				295: {"mark_unsync", "bit 0 of the unsync_child_bitmap of the level-2 shadow page at HPA 0x106000 (GFN 0x202) is set (unsync_children 0 → 1), so a sync from the root will"},
+				297: {"mark_unsync", "bit 0 of the unsync_child_bitmap of the level-4 shadow page at HPA 0x104000 (GFN 0x200) is set (unsync_children 0 → 1), so a sync from the root will"},
+				319: {"guest store", "The guest stores 0xa00037 to GPA 0x203f80 (8 bytes; was 0x0). The EPT translation allowed it, so KVM does not notice."},
+				359: {"cpu", "EPT violation on GPA 0x1f0000 (the final GPA): the EPT PTE is not present. The processor leaves the guest with a VM exit; no guest fault is raised."},
+				373: {"mmu_set_spte", "make_spte maps GFN 0xa00 (a 4 KiB page) to host frame 0x10a00 with RWX; SPTE at HPA 0x107f80 0x8000000000000000 → 0x8600000010a00b77 (R W X WB IPAT A"},
+				443: {"nested_vmx_vmexit", "exit qualification 0x18a, guest-physical address 0x1f8000, and L2's registers (CR3 0x100000) (sync_vmcs02_to_vmcs12, prepare_vmcs12)."},
+				502: {"nested_vmx_vmexit", "exit qualification 0x19c, guest-physical address 0x1fa000, and L2's registers (CR3 0x100000) (sync_vmcs02_to_vmcs12, prepare_vmcs12)."},
+				560: {"nested_vmx_vmexit", "vmcs12 receives exit reason EXIT_REASON_EPT_MISCONFIG and exit qualification 0x0, guest-physical address 0x1fc000, and L2's registers (CR3 0x100000)"},
+				617: {"nested_vmx_vmexit", "exit qualification 0x181, guest-physical address 0x300000, and L2's registers (CR3 0x100000) (sync_vmcs02_to_vmcs12, prepare_vmcs12)."},
+				645: {"translate_nested_gpa", "L2 GPA 0x101000 is not an address KVM can read; guest_mmu's gva_to_gpa (ept_gva_to_gpa) translates it through L1's nested table, as a user access"},
+				652: {"translate_nested_gpa", "L2 GPA 0x102000 is not an address KVM can read; guest_mmu's gva_to_gpa (ept_gva_to_gpa) translates it through L1's nested table, as a user access"},
+				659: {"translate_nested_gpa", "L2 GPA 0x103000 is not an address KVM can read; guest_mmu's gva_to_gpa (ept_gva_to_gpa) translates it through L1's nested table, as a user access"},
+				667: {"translate_nested_gpa", "L2 GPA 0x180123 is not an address KVM can read; guest_mmu's gva_to_gpa (ept_gva_to_gpa) translates it through L1's nested table, as a user access"},
+				844: {"cpu", "24 memory references (92 in all over 6 attempts)."},
+				845: {"invariants", "4 shadow page(s) (1 at level 4, 1 at level 3, 1 at level 2, 1 at level 1): 1 held as roots, 0 passthrough, 0 direct, 1 unsync, 0 invalid."},
+			},
+			"constants-once": {
+				7:   {"nested_ept_init_mmu_context", "vcpu->arch.walk_mmu = &nested_mmu (was root_mmu): software walks of L2's page tables use it, and it translates every L2 GPA they meet through"},
+				10:  {"init_kvm_nested_mmu", "1 callbacks assigned (gva_to_gpa=paging64_gva_to_gpa); the constant ones were set once by kvm_init_mmu_constants."},
+				839: {"invariants", "The shadow MMU's invariants hold: every present SPTE of a synced page grants no more than the guest's tables and the memslots allow and maps what"},
+			},
+		},
+	},
 }
 
 // panelClaim is a row of the vCPU panel a lesson describes: at step, under
@@ -356,4 +448,62 @@ func boxText(b *render.Box) string {
 		lines = append(lines, strings.Join(cells, " | "))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// nestedPanelClaims are the vCPU panel rows the lesson nested cites: the
+// two pointers around the first VM-entry and the callback counter of
+// each variant (the table at the end of the lesson).
+var nestedPanelClaims = []struct {
+	variant   string
+	step      int
+	row, text string
+}{
+	{"upstream", 1, "arch.mmu", "root_mmu"},
+	{"upstream", 5, "arch.mmu", "guest_mmu"},
+	{"upstream", 5, "walk_mmu", "root_mmu"},
+	{"upstream", 8, "walk_mmu", "nested_mmu"},
+	{"upstream", 1, "callback writes", "12 so far"},
+	{"upstream", 19, "callback writes", "22 so far"},
+	{"upstream", 332, "callback writes", "25 so far"},
+	{"upstream", 289, "arch.mmu", "root_mmu"},
+	{"upstream", 289, "walk_mmu", "root_mmu"},
+	{"upstream", 845, "callback writes", "37 so far"},
+	{"constants-once", 1, "callback writes", "15 so far"},
+	{"constants-once", 18, "callback writes", "19 so far"},
+	{"constants-once", 839, "callback writes", "19 so far"},
+	{"constants-once", 839, "  callbacks", "get_pdptr=NULL"},
+}
+
+// TestNestedLessonPanel checks the vCPU panel against the lesson nested.
+func TestNestedLessonPanel(t *testing.T) {
+	for _, c := range nestedPanelClaims {
+		s, err := scenarios.LoadBuiltinVariant("nested-ept", c.variant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tl := s.Timeline()
+		v, err := tl.Seek(c.step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, ok := render.Layout(v, tl, render.Size{W: 1600, H: 1000}).Box("vcpu:0")
+		if !ok {
+			t.Fatalf("%s step %d: no vCPU panel", c.variant, c.step)
+		}
+		if !panelRows(b, c.row, c.text) {
+			t.Errorf("%s step %d: no row %q of vcpu:0 contains %q:\n%s", c.variant, c.step, c.row, c.text, boxText(b))
+		}
+	}
+}
+
+// panelRows reports whether a row of b named name has a value containing
+// text (a context's callbacks take two rows, so every such row is tried).
+func panelRows(b *render.Box, name, text string) bool {
+	for _, r := range b.Rows {
+		n := len(r.Texts)
+		if n >= 2 && r.Texts[n-2].S == name && strings.Contains(r.Texts[n-1].S, text) {
+			return true
+		}
+	}
+	return false
 }
