@@ -59,16 +59,17 @@ func (m *Machine) PathOf(id int, gva GVA) GuestPath {
 		p.HPA, p.HasHPA = m.GPAToHPA(p.GPA)
 		return p
 	}
+	toHPA := m.guestMemOf(v)
 	table := f.cr3Base(v.Regs.CR3, m.Config.MaxPhyAddr)
 	for level := f.rootLevel; level >= 1; level-- {
 		pl := PathLevel{Level: level, Table: table, Index: f.index(gva, level)}
-		pl.TableHPA, pl.Mapped = m.GPAToHPA(table)
+		pl.TableHPA, pl.Mapped = toHPA(table)
 		if mode == PagingPAE && level == 3 {
 			pl.Index = int(uint64(gva)>>30) & 3
 			pl.FromReg, pl.Mapped = true, true
 			pl.Entry = PTE(v.PDPTRs[pl.Index])
 		} else if pl.Mapped {
-			raw, _ := m.ReadGuest(table+GPA(pl.Index*f.entrySize), f.entrySize)
+			raw, _ := m.Mem.Read(pl.TableHPA+HPA(pl.Index*f.entrySize), f.entrySize)
 			pl.Entry = PTE(raw)
 		}
 		pl.EntryGPA = table + GPA(pl.Index*f.entrySize)
@@ -82,7 +83,7 @@ func (m *Machine) PathOf(id int, gva GVA) GuestPath {
 			p.HasGPA = true
 			p.GPA = f.leafGPA(pl.Entry, level, gva, m.Config.PSE36)
 			p.PageSize = LevelPageSize(mode, level)
-			p.HPA, p.HasHPA = m.GPAToHPA(p.GPA)
+			p.HPA, p.HasHPA = toHPA(p.GPA)
 			return p
 		}
 		table = f.tableAddr(pl.Entry)
@@ -95,6 +96,34 @@ func (m *Machine) PathOf(id int, gva GVA) GuestPath {
 // looks each 4 KiB page up once rather than every entry, which makes a
 // picture of five 512-entry tables several times cheaper.
 func (m *Machine) GuestTable(mode PagingMode, gpa GPA, n int) []uint64 {
+	return m.guestTable(m.GPAToHPA, mode, gpa, n)
+}
+
+// GuestTableOf is GuestTable in the guest-physical space vCPU id runs in:
+// L2's while it runs a nested guest, its GPAs translated through L1's
+// nested tables without side effects.
+func (m *Machine) GuestTableOf(id int, mode PagingMode, gpa GPA, n int) []uint64 {
+	v, err := m.VCPU(id)
+	if err != nil {
+		return make([]uint64, n)
+	}
+	return m.guestTable(m.guestMemOf(v), mode, gpa, n)
+}
+
+// guestMemOf is how the guest vCPU v runs sees memory: L1 GPAs through
+// the memslots, or, while v runs L2, L2 GPAs through L1's nested tables
+// (nestedLookup) and then the memslots.
+func (m *Machine) guestMemOf(v *VCPU) func(GPA) (HPA, bool) {
+	if !v.GuestMode || v.Nested.Kind == NestedNone {
+		return m.GPAToHPA
+	}
+	return func(gpa GPA) (HPA, bool) {
+		x := m.nestedLookup(v, gpa)
+		return x.hpa, x.ok && x.mapped
+	}
+}
+
+func (m *Machine) guestTable(toHPA func(GPA) (HPA, bool), mode PagingMode, gpa GPA, n int) []uint64 {
 	size := EntrySize(mode)
 	out := make([]uint64, n)
 	frame := ^GFN(0)
@@ -103,7 +132,7 @@ func (m *Machine) GuestTable(mode PagingMode, gpa GPA, n int) []uint64 {
 		a := gpa + GPA(i*size)
 		if a.GFN() != frame {
 			frame, pg = a.GFN(), nil
-			if hpa, ok := m.GPAToHPA(frame.GPA()); ok {
+			if hpa, ok := toHPA(frame.GPA()); ok {
 				pg = m.Mem.pages[hpa.PFN()] // nil: never written, all zero
 			}
 		}

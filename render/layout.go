@@ -100,6 +100,12 @@ func natural(v *mmu.View, tl *mmu.Timeline) (*Scene, Rect) {
 			panels = append(panels, td)
 		}
 	}
+	if np, ok := layoutNestedTables(f, v, extent); ok {
+		extent = extent.Union(np.Rect)
+		// Right after the header: when KVM walks L1's tables, the entry
+		// it reads there is the step's highlight, found first.
+		panels = append(panels[:1], append([]Panel{np}, panels[1:]...)...)
+	}
 	if tl.ShowsMMUContexts() {
 		vp := layoutVCPUs(f, extent)
 		extent = extent.Union(vp.Rect)

@@ -22,23 +22,35 @@ var vcpuPanelFuncs = map[string]bool{
 	"shadow_mmu_init_context": true, "kvm_mmu_after_set_cpuid": true, "kvm_mmu_reset_context": true,
 	"kvm_init_shadow_npt_mmu": true, "kvm_init_shadow_ept_mmu": true, "nested_svm_init_mmu_context": true,
 	"nested_ept_init_mmu_context": true, "nested_svm_uninit_mmu_context": true, "nested_ept_uninit_mmu_context": true,
-	"kvm_set_cpuid": true, "kvm_cpuid_check_equal": true,
+	"kvm_set_cpuid": true, "kvm_cpuid_check_equal": true, "enter_guest_mode": true,
+	"leave_guest_mode": true, "nested_svm_vmrun": true, "enter_svm_guest_mode": true, "nested_svm_vmexit": true,
+	"nested_vmx_run": true, "nested_vmx_enter_non_root_mode": true, "nested_vmx_vmexit": true,
 	"vcpu_enter_guest": true, // a nested VM-entry done: the vCPU runs L2 on guest_mmu's root
 }
 
-// layoutVCPUs places the vCPU panel to the right of extent.
+// layoutVCPUs places the vCPU panel to the right of extent, or, when the
+// picture is the wide two-dimensional one (TDP), in a row below it, so
+// that a narrow stage can still show it at a readable size.
 func layoutVCPUs(f *focus, extent Rect) Panel {
 	p := Panel{ID: "vcpus", Title: "vCPU MMU contexts"}
+	below := f.tdp != nil
 	x, y := extent.Right()+colGap, extent.Y
 	if extent.W <= 0 {
 		x = 0
+	}
+	if below {
+		x, y = extent.X, extent.Bottom()+blockGap
 	}
 	for _, v := range f.machine.VCPUs {
 		b := vcpuSpec(f, v).build()
 		b.Rect = b.Rect.Offset(x, y)
 		p.Boxes = append(p.Boxes, b)
 		p.Rect = p.Rect.Union(b.Rect)
-		y = b.Rect.Bottom() + rowGap
+		if below {
+			x = b.Rect.Right() + rowGap
+		} else {
+			y = b.Rect.Bottom() + rowGap
+		}
 	}
 	return p
 }
@@ -83,8 +95,13 @@ func vcpuSpec(f *focus, v *mmu.VCPU) *boxSpec {
 				}
 			}
 		}
-		add("  callbacks", callbacksText(c.Callbacks, 0), MutedInk)
-		add("", callbacksText(c.Callbacks, 1), MutedInk)
+		for i := 0; i < 3; i++ {
+			name := ""
+			if i == 0 {
+				name = "  callbacks"
+			}
+			add(name, callbacksText(c.Callbacks, i), MutedInk)
+		}
 		masks, ink := fmt.Sprintf("reserved bits for MAXPHYADDR %d", c.MasksMaxPhyAddr()), MutedInk
 		if c.MasksMaxPhyAddr() != 0 && c.MasksMaxPhyAddr() != f.machine.Config.MaxPhyAddr {
 			masks, ink = fmt.Sprintf("STALE: reserved bits for MAXPHYADDR %d, CPUID says %d",
@@ -151,20 +168,21 @@ func rootSlot(m *mmu.Machine, valid bool, pgd uint64, hpa mmu.HPA) string {
 	return s + ", a special root (no kvm_mmu_page)"
 }
 
-// callbacksText is half of the callbacks, as field=function.
-func callbacksText(cb mmu.MMUCallbacks, half int) string {
+// callbacksText is a third of the callbacks, as field=function.
+func callbacksText(cb mmu.MMUCallbacks, third int) string {
 	name := func(s string) string {
 		if s == "" {
 			return "NULL"
 		}
 		return s
 	}
-	if half == 0 {
-		return fmt.Sprintf("get_guest_pgd=%s get_pdptr=%s inject_page_fault=%s", name(cb.GetGuestPGD),
-			name(cb.GetPDPTR), name(cb.InjectPageFault))
+	switch third {
+	case 0:
+		return fmt.Sprintf("get_guest_pgd=%s get_pdptr=%s", name(cb.GetGuestPGD), name(cb.GetPDPTR))
+	case 1:
+		return fmt.Sprintf("inject_page_fault=%s page_fault=%s", name(cb.InjectPageFault), name(cb.PageFault))
 	}
-	return fmt.Sprintf("page_fault=%s gva_to_gpa=%s sync_spte=%s", name(cb.PageFault), name(cb.GVAToGPA),
-		name(cb.SyncSPTE))
+	return fmt.Sprintf("gva_to_gpa=%s sync_spte=%s", name(cb.GVAToGPA), name(cb.SyncSPTE))
 }
 
 // requestsText lists the vCPU's pending requests.

@@ -184,7 +184,7 @@ func tableSpec(f *focus, l *mmu.PathLevel) *boxSpec {
 		title += " (no memslot)"
 	}
 	s := newTableSpec("gpt:"+hexVal(uint64(l.Table)), BoxTable, l.Level, title)
-	entries := f.machine.GuestTable(f.mode, l.Table, n)
+	entries := f.machine.GuestTableOf(f.vcpu, f.mode, l.Table, n)
 	must := []int{l.Index}
 	cur := f.cur.kind == tgtEntry && f.cur.table == l.Table && !f.cur.loadPDP
 	if cur {
@@ -278,7 +278,7 @@ func pdptMemSpec(f *focus) *boxSpec {
 		title += fmt.Sprintf(" (HPA %s)", hpa)
 	}
 	s := newTableSpec("gpt:"+hexVal(uint64(f.pdptBase)), BoxTable, 3, title)
-	entries := f.machine.GuestTable(f.mode, f.pdptBase, 4)
+	entries := f.machine.GuestTableOf(f.vcpu, f.mode, f.pdptBase, 4)
 	cur := f.cur.kind == tgtEntry && f.cur.loadPDP
 	f.entryRows(s, entries, []int{0, 1, 2, 3}, nil, cur)
 	return s
