@@ -2,11 +2,14 @@ package scenarios
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// commandsDoc returns the "Commands" part of LANGUAGE.md.
+// commandsDoc returns the "Commands" part of LANGUAGE.md followed by the
+// topic files it links to (language/*.md), where the commands are
+// described.
 func commandsDoc(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile("LANGUAGE.md")
@@ -16,6 +19,20 @@ func commandsDoc(t *testing.T) string {
 	_, doc, ok := strings.Cut(string(b), "\n## Commands\n")
 	if !ok {
 		t.Fatal("LANGUAGE.md has no Commands section")
+	}
+	topics, err := filepath.Glob("language/*.md")
+	if err != nil || len(topics) == 0 {
+		t.Fatalf("no topic files in language/: %v", err)
+	}
+	for _, name := range topics {
+		if !strings.Contains(doc, "]("+name+")") {
+			t.Errorf("LANGUAGE.md does not link to %s", name)
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc += "\n" + string(b)
 	}
 	return doc
 }
@@ -36,7 +53,7 @@ func codeBlocks(doc string) []string {
 func TestLanguageDoc(t *testing.T) {
 	doc := commandsDoc(t)
 	for _, name := range CommandNames() {
-		if !strings.Contains(doc, "#### `"+name) && !strings.Contains(doc, ", `"+name+" ") {
+		if !strings.Contains(doc, "### `"+name) && !strings.Contains(doc, ", `"+name+" ") {
 			t.Errorf("command %s is not documented", name)
 		}
 	}
