@@ -158,9 +158,10 @@
     let opened = null;
     if (want.file) {
       const files = dropin.restore(want.file);
-      if (files) {
-        opened = openFilesThing(files, want.variant, problems);
-      } else {
+      const res = files ? openFilesThing(files, want.variant, problems) : null;
+      if (res && res.ok) {
+        opened = res;
+      } else if (!files) {
         problems.push("The file “" + H.clip(want.file) + "” was opened in another visit of this page; " +
           "drop it (or pick it with Open file…) again to see it.");
       }

@@ -65,7 +65,21 @@ func TestBrowserDropin(t *testing.T) {
 	dropOnStage(t, ctx, mine)
 	dropOnIndex(t, ctx, mine)
 	openFileInput(t, ctx, mine)
+	fileInOtherTab(t, ctx, base)
 	console.check(t)
+}
+
+// fileInOtherTab opens a dropped file's permalink in a new tab, which has
+// not got the file: the default lesson opens, with a notice saying why.
+func fileInOtherTab(t *testing.T, ctx context.Context, base string) {
+	tab := newTab(t, ctx)
+	within(t, tab, 60*time.Second, "opening a file permalink elsewhere", chromedp.Navigate(base+"#file=mine.mmu&step=1"))
+	waitReady(t, tab)
+	lesson := eval[string](t, tab, `document.getElementById("stage").contentWindow.mmuviz.defaultLesson()`)
+	p := readPage(t, tab)
+	if p.Hash != "#lesson="+lesson+"&step=0" || !strings.Contains(p.Notice, "mine.mmu") || !strings.Contains(p.Notice, "drop it") {
+		t.Errorf("a file permalink in another tab: hash %q, notice %q", p.Hash, p.Notice)
+	}
 }
 
 type file struct{ Name, Text string }
