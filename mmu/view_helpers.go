@@ -51,30 +51,45 @@ func (m *Machine) PathOf(id int, gva GVA) GuestPath {
 	if err != nil {
 		return GuestPath{}
 	}
-	mode := m.GuestMode(id)
-	p := GuestPath{Mode: mode, CR3: v.Regs.CR3}
+	return m.pathWith(pathSpace{regs: v.Regs, pdptrs: v.PDPTRs, mode: m.GuestMode(id),
+		pse: v.WalkMMU().CPURole.Ext.CR4PSE, toHPA: m.guestMemOf(v)}, gva)
+}
+
+// pathSpace is what a picture's walk needs of a guest: its registers and
+// PDPTRs, paging mode, CR4.PSE, and how its GPAs reach host memory.
+type pathSpace struct {
+	regs   Regs
+	pdptrs [4]uint64
+	mode   PagingMode
+	pse    bool
+	toHPA  func(GPA) (HPA, bool)
+}
+
+// pathWith is PathOf for the guest g describes.
+func (m *Machine) pathWith(g pathSpace, gva GVA) GuestPath {
+	mode := g.mode
+	p := GuestPath{Mode: mode, CR3: g.regs.CR3}
 	f := formatFor(mode)
 	if mode == PagingOff {
 		p.HasGPA, p.GPA, p.PageSize = true, GPA(gva), PageSize
-		p.HPA, p.HasHPA = m.GPAToHPA(p.GPA)
+		p.HPA, p.HasHPA = g.toHPA(p.GPA)
 		return p
 	}
-	toHPA := m.guestMemOf(v)
-	table := f.cr3Base(v.Regs.CR3, m.Config.MaxPhyAddr)
+	table := f.cr3Base(g.regs.CR3, m.Config.MaxPhyAddr)
 	for level := f.rootLevel; level >= 1; level-- {
 		pl := PathLevel{Level: level, Table: table, Index: f.index(gva, level)}
-		pl.TableHPA, pl.Mapped = toHPA(table)
+		pl.TableHPA, pl.Mapped = g.toHPA(table)
 		if mode == PagingPAE && level == 3 {
 			pl.Index = int(uint64(gva)>>30) & 3
 			pl.FromReg, pl.Mapped = true, true
-			pl.Entry = PTE(v.PDPTRs[pl.Index])
+			pl.Entry = PTE(g.pdptrs[pl.Index])
 		} else if pl.Mapped {
 			raw, _ := m.Mem.Read(pl.TableHPA+HPA(pl.Index*f.entrySize), f.entrySize)
 			pl.Entry = PTE(raw)
 		}
 		pl.EntryGPA = table + GPA(pl.Index*f.entrySize)
 		pl.Present = pl.Mapped && pl.Entry.Present()
-		pl.Leaf = pl.Present && !pl.FromReg && f.isLastGPTE(pl.Entry, level, v.WalkMMU().CPURole.Ext.CR4PSE)
+		pl.Leaf = pl.Present && !pl.FromReg && f.isLastGPTE(pl.Entry, level, g.pse)
 		p.Levels = append(p.Levels, pl)
 		if !pl.Present {
 			return p
@@ -83,7 +98,7 @@ func (m *Machine) PathOf(id int, gva GVA) GuestPath {
 			p.HasGPA = true
 			p.GPA = f.leafGPA(pl.Entry, level, gva, m.Config.PSE36)
 			p.PageSize = LevelPageSize(mode, level)
-			p.HPA, p.HasHPA = toHPA(p.GPA)
+			p.HPA, p.HasHPA = g.toHPA(p.GPA)
 			return p
 		}
 		table = f.tableAddr(pl.Entry)
@@ -117,10 +132,7 @@ func (m *Machine) guestMemOf(v *VCPU) func(GPA) (HPA, bool) {
 	if !v.GuestMode || v.Nested.Kind == NestedNone {
 		return m.GPAToHPA
 	}
-	return func(gpa GPA) (HPA, bool) {
-		x := m.nestedLookup(v, gpa)
-		return x.hpa, x.ok && x.mapped
-	}
+	return m.l2Mem(v)
 }
 
 func (m *Machine) guestTable(toHPA func(GPA) (HPA, bool), mode PagingMode, gpa GPA, n int) []uint64 {

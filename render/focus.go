@@ -59,7 +59,8 @@ type focus struct {
 	pdptBase    mmu.GPA          // where they come from
 	memWrite    *mmu.Event       // a store or read of memory that is no shown table
 	event       *mmu.Event
-	leafLevel   int // level of the leaf reached, 0 when none
+	leafLevel   int  // level of the leaf reached, 0 when none
+	l2          bool // an L2 access whose exit L1 has taken: its tables are drawn from L2's state
 	machine     *mmu.Machine
 	tdp         *tdpFocus    // the 2D view; nil for a guest without TDP
 	shadow      *shadowFocus // the shadow view; nil for a guest without shadow paging
@@ -85,6 +86,12 @@ func actionGVA(a mmu.Action) (gva mmu.GVA, vcpu int, access string, ok bool) {
 		return a.GVA, a.VCPU, fmt.Sprintf("print of its %s", mmu.EntryName(mmu.Paging4, a.Level)), true
 	case *mmu.Invlpg:
 		return a.GVA, a.VCPU, "INVLPG: the guest flushes its TLB entry", true
+	case *mmu.NestedGVAToGPA:
+		kind := "read"
+		if a.Write {
+			kind = "write"
+		}
+		return a.GVA, a.VCPU, "KVM's emulator walks it for a " + kind, true
 	}
 	return 0, 0, "", false
 }
@@ -126,8 +133,12 @@ func focusAt(v *mmu.View, tl *mmu.Timeline) *focus {
 	f.regs, f.pdptrs = cpu.Regs, cpu.PDPTRs
 	f.mode = v.Machine.GuestMode(vcpu)
 	f.hasGVA, f.gva, f.access = ok, gva, access
+	if f.l2 = accessLeftL2(v, tl, cpu); f.l2 {
+		// L1 took the exit of an L2 access: the walk is still L2's.
+		f.regs, f.mode = cpu.Nested.L2, v.Machine.L2Mode(vcpu)
+	}
 	if ok {
-		f.path = v.Machine.PathOf(vcpu, gva)
+		f.path = f.pathOf(gva)
 	}
 	f.reached = len(f.path.Levels)
 	f.showResult = f.path.HasGPA && f.mode != mmu.PagingOff
@@ -154,6 +165,53 @@ func focusAt(v *mmu.View, tl *mmu.Timeline) *focus {
 		}
 	}
 	return f
+}
+
+// accessLeftL2 reports whether the step belongs to an access L2 made (its
+// walk began on nested_mmu) after a VM-exit has brought the vCPU back to
+// L1: the picture keeps drawing L2's tables, which the access was about.
+func accessLeftL2(v *mmu.View, tl *mmu.Timeline, cpu *mmu.VCPU) bool {
+	if cpu.GuestMode || cpu.Nested.Kind == mmu.NestedNone || v.Action < 0 {
+		return false
+	}
+	st := tl.Steps[v.Action]
+	if _, isAccess := st.Action.(*mmu.Access); !isAccess || len(st.Events) == 0 {
+		return false
+	}
+	return st.Events[0].Kind == mmu.EvBegin && st.Events[0].MMU == "nested_mmu"
+}
+
+// pathOf is the path of gva through the tables the picture draws: L2's
+// after it left (accessLeftL2), else those of the guest the vCPU runs.
+func (f *focus) pathOf(gva mmu.GVA) mmu.GuestPath {
+	if f.l2 {
+		return f.machine.L2PathOf(f.vcpu, gva)
+	}
+	return f.machine.PathOf(f.vcpu, gva)
+}
+
+// drawsL2 reports whether the guest tables drawn are L2's: the vCPU runs
+// L2 (its guest-physical space is L2's), or L1 took the exit of an L2
+// access.
+func (f *focus) drawsL2() bool {
+	return f.l2 || (f.vcpu < len(f.machine.VCPUs) && f.machine.VCPUs[f.vcpu].GuestMode)
+}
+
+// gpaWord names the drawn guest's physical addresses: "L2 GPA" for a
+// nested guest's, which only L1's nested tables translate, else "GPA".
+func (f *focus) gpaWord() string {
+	if f.drawsL2() {
+		return "L2 GPA"
+	}
+	return "GPA"
+}
+
+// guestTable reads n entries of the drawn guest's table at gpa in mode.
+func (f *focus) guestTable(mode mmu.PagingMode, gpa mmu.GPA, n int) []uint64 {
+	if f.l2 {
+		return f.machine.L2GuestTable(f.vcpu, mode, gpa, n)
+	}
+	return f.machine.GuestTableOf(f.vcpu, mode, gpa, n)
 }
 
 // walkProgress decides how much of the path an access has revealed so

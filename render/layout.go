@@ -100,7 +100,7 @@ func natural(v *mmu.View, tl *mmu.Timeline) (*Scene, Rect) {
 			panels = append(panels, td)
 		}
 	}
-	if np, ok := layoutNestedTables(f, v, extent); ok {
+	if np, ok := layoutNestedTables(f, v, tl, extent); ok {
 		extent = extent.Union(np.Rect)
 		// Right after the header: when KVM walks L1's tables, the entry
 		// it reads there is the step's highlight, found first.

@@ -55,7 +55,7 @@ func hostHeading(f *focus) string {
 	case t.hasGPA:
 		return fmt.Sprintf("%s walk of GPA %s, %s", name, t.gpa, what)
 	case t.rooted:
-		return fmt.Sprintf("%s root @ HPA %s, %d levels", name, t.root, t.format.Levels)
+		return fmt.Sprintf("%s root @ HPA %s, %d levels", name, t.root, t.levels)
 	}
 	return name + ": no root yet"
 }

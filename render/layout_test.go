@@ -245,20 +245,30 @@ func checkTables(sc *render.Scene, v *mmu.View) []string {
 			continue
 		}
 		// The tables drawn are those of the vCPU in focus; with vCPUs in
-		// different paging modes, the one whose table size the rows add up to.
+		// different paging modes, the one whose table size the rows add up
+		// to. A nested guest's tables ("@ L2 GPA") are read from L2's
+		// guest-physical space, in L2's mode.
 		total := 0
 		for _, r := range b.Rows {
 			total += r.Count
 		}
-		mode := v.Machine.GuestMode(0)
+		l2 := strings.Contains(b.Title[0].S, "@ L2 GPA")
+		vcpu, mode := 0, v.Machine.GuestMode(0)
 		for id := range v.Machine.VCPUs {
-			if m := v.Machine.GuestMode(id); tableSize(m, b) == total {
-				mode = m
+			m := v.Machine.GuestMode(id)
+			if l2 && tableSize(m, b) != total {
+				m = v.Machine.L2Mode(id) // after a VM-exit, walk_mmu is L1's
+			}
+			if tableSize(m, b) == total {
+				vcpu, mode = id, m
 				break
 			}
 		}
 		n := tableSize(mode, b)
 		entries := v.Machine.GuestTable(mode, mmu.GPA(gpa), n)
+		if l2 {
+			entries = v.Machine.L2GuestTable(vcpu, mode, mmu.GPA(gpa), n)
+		}
 		next := 0
 		for _, r := range b.Rows {
 			if r.Count == 0 {

@@ -6,23 +6,27 @@ import (
 	"mmuviz/mmu"
 )
 
-// L1's nested tables (EPT12 or NPT12) as KVM walks them in software while
-// it handles an L2 fault on guest_mmu (ept_page_fault, FNAME(page_fault)
-// for NPT): a box "n12:GPA" per table the current action has read so far,
-// in the order it read them, with the entries it read and the one the
-// step is about marked. They live in L1's memory, so they are drawn from
-// L1 guest-physical memory through the memslots.
+// L1's nested tables (EPT12 or NPT12) as the step touches them: the
+// entries KVM reads while it walks them in software on guest_mmu
+// (ept_page_fault, FNAME(page_fault) for NPT, translate_nested_gpa), and
+// the entry L1 itself stores to (WriteEPT12Entry, WriteNPT12Entry: an
+// ordinary L1 store that traps while KVM shadows the table). A box
+// "n12:GPA" per table, in the order the action reached them, with those
+// entries marked and the one the step is about highlighted. They live in
+// L1's memory, so they are drawn from L1 guest-physical memory through
+// the memslots.
 
-// n12Read is one entry of L1's nested tables the walk read.
-type n12Read struct {
+// n12Mark is one entry of L1's nested tables the action touched.
+type n12Mark struct {
 	table mmu.GPA
 	level int
 	index int
+	store bool // the entry L1 stores to (not one KVM read)
 }
 
-// n12Cur is the entry the step is about and how: read, faulted, written.
+// n12Cur is the mark the step is about and how: read, faulted, written.
 type n12Cur struct {
-	read         int // index into the reads, -1 for none
+	mark         int // index into the marks, -1 for none
 	fault, write bool
 }
 
@@ -31,10 +35,17 @@ type n12Cur struct {
 var n12WalkFuncs = map[string]bool{"walk_addr_generic": true, "permission_fault": true, "protect_clean_gpte": true,
 	"update_accessed_dirty_bits": true, "nested_svm_get_tdp_pdptr": true}
 
+// n12State is what the nested-tables panel shows at a step.
+type n12State struct {
+	marks  []n12Mark
+	cur    n12Cur
+	stored bool // L1's store has landed (its entry shows the new value)
+}
+
 // nestedTableReads lists the entries of L1's nested tables that the
 // current action read up to the step, and the one the step is about.
-func nestedTableReads(v *mmu.View) (reads []n12Read, cur n12Cur) {
-	cur.read = -1
+func nestedTableReads(v *mmu.View) (marks []n12Mark, cur n12Cur) {
+	cur.mark = -1
 	for i := range v.Events {
 		e := &v.Events[i]
 		if e.MMU != "guest_mmu" || !e.HasEntry || !n12WalkFuncs[e.Func] {
@@ -43,55 +54,98 @@ func nestedTableReads(v *mmu.View) (reads []n12Read, cur n12Cur) {
 		isRead := e.Table != 0 && (e.Func == "walk_addr_generic" && e.Space == mmu.SpaceGPA && e.Kind == mmu.EvRead ||
 			e.Func == "nested_svm_get_tdp_pdptr")
 		if isRead {
-			reads = append(reads, n12Read{table: mmu.GPA(e.Table), level: e.Level, index: e.Index})
+			marks = append(marks, n12Mark{table: mmu.GPA(e.Table), level: e.Level, index: e.Index})
 		}
 		if e != v.Event {
 			continue
 		}
-		for r := len(reads) - 1; r >= 0; r-- {
-			if reads[r].level == e.Level && reads[r].index == e.Index && (e.Table == 0 || reads[r].table == mmu.GPA(e.Table)) {
-				cur = n12Cur{read: r, fault: e.Kind == mmu.EvFault, write: e.Kind == mmu.EvWrite}
+		for r := len(marks) - 1; r >= 0; r-- {
+			if marks[r].level == e.Level && marks[r].index == e.Index && (e.Table == 0 || marks[r].table == mmu.GPA(e.Table)) {
+				cur = n12Cur{mark: r, fault: e.Kind == mmu.EvFault, write: e.Kind == mmu.EvWrite}
 				break
 			}
 		}
 	}
-	return reads, cur
+	return marks, cur
+}
+
+// nestedStore adds the entry L1 stores to when the action is L1's edit
+// of its EPT12/NPT12. The step is about it when KVM sees the store trap
+// (kvm_mmu_page_fault on that address, the action's opening event) and
+// when the store lands (the guest's write to it).
+func (s *n12State) nestedStore(v *mmu.View, tl *mmu.Timeline) {
+	if v.Action < 0 {
+		return
+	}
+	var vcpu, level int
+	var l2 mmu.GPA
+	switch a := tl.Steps[v.Action].Action.(type) {
+	case *mmu.WriteEPT12Entry:
+		vcpu, l2, level = a.VCPU, a.L2GPA, a.Level
+	case *mmu.WriteNPT12Entry:
+		vcpu, l2, level = a.VCPU, a.L2GPA, a.Level
+	default:
+		return
+	}
+	ref, err := v.Machine.NestedEntryAt(vcpu, l2, level)
+	if err != nil {
+		return
+	}
+	s.marks = append(s.marks, n12Mark{table: ref.Table, level: level, index: ref.Index, store: true})
+	at := len(s.marks) - 1
+	for i := range v.Events {
+		e := &v.Events[i]
+		if e.Space != mmu.SpaceGPA || mmu.GPA(e.Addr) != ref.Addr {
+			continue
+		}
+		landed := e.Kind == mmu.EvWrite
+		s.stored = s.stored || landed
+		if e == v.Event && (landed || e.Func == "kvm_mmu_page_fault") {
+			s.cur = n12Cur{mark: at, write: landed}
+		}
+	}
 }
 
 // nestedFormat is the paging mode L1's nested tables are in (EPT12 as
-// 4-level 8-byte entries; NPT12 in L1's own paging mode) and their name.
+// 8-byte entries, 4 or 5 levels; NPT12 in L1's own paging mode) and their
+// name.
 func nestedFormat(v *mmu.VCPU) (mmu.PagingMode, string) {
 	if v.Nested.Kind == mmu.NestedVMX {
-		return mmu.Paging4, "EPT12"
+		return mmu.Paging5, "EPT12"
 	}
-	mode := mmu.PagingMode(v.GuestMMU.CPURole.Base.Level())
-	if mode == mmu.PagingOff {
-		mode = v.Nested.L1.Mode()
+	if mode := mmu.PagingMode(v.GuestMMU.CPURole.Base.Level()); mode != mmu.PagingOff {
+		return mode, "NPT12"
 	}
-	return mode, "NPT12"
+	l1 := v.Regs // before the first VMRUN configured guest_mmu: L1's registers
+	if v.GuestMode {
+		l1 = v.Nested.L1
+	}
+	return mmu.NPTFormat(l1), "NPT12"
 }
 
 // layoutNestedTables places L1's nested tables in a row below extent (the
 // 2D picture is already wide); ok is false when the step has none to show.
-func layoutNestedTables(f *focus, v *mmu.View, extent Rect) (Panel, bool) {
-	reads, cur := nestedTableReads(v)
-	if len(reads) == 0 || f.vcpu >= len(v.Machine.VCPUs) {
+func layoutNestedTables(f *focus, v *mmu.View, tl *mmu.Timeline, extent Rect) (Panel, bool) {
+	var s n12State
+	s.marks, s.cur = nestedTableReads(v)
+	s.nestedStore(v, tl)
+	if len(s.marks) == 0 || f.vcpu >= len(v.Machine.VCPUs) {
 		return Panel{}, false
 	}
 	vc := v.Machine.VCPUs[f.vcpu]
 	mode, name := nestedFormat(vc)
-	p := Panel{ID: "n12", Title: "L1's " + name + ", walked by KVM in software"}
+	p := Panel{ID: "n12", Title: "L1's " + name}
 	x, y := extent.X, extent.Bottom()+blockGap
 	var order []mmu.GPA
 	byTable := map[mmu.GPA][]int{}
-	for i, r := range reads {
+	for i, r := range s.marks {
 		if _, seen := byTable[r.table]; !seen {
 			order = append(order, r.table)
 		}
 		byTable[r.table] = append(byTable[r.table], i)
 	}
 	for _, table := range order {
-		b := n12Spec(f, v.Machine, mode, name, table, reads, byTable[table], cur).build()
+		b := s.tableSpec(f, v.Machine, mode, name, table, byTable[table]).build()
 		b.Rect = b.Rect.Offset(x, y)
 		p.Boxes = append(p.Boxes, b)
 		p.Rect = p.Rect.Union(b.Rect)
@@ -100,23 +154,27 @@ func layoutNestedTables(f *focus, v *mmu.View, extent Rect) (Panel, bool) {
 	return p, true
 }
 
-// n12Spec is one table of L1's nested tables.
-func n12Spec(f *focus, m *mmu.Machine, mode mmu.PagingMode, name string, table mmu.GPA, reads []n12Read,
-	mine []int, cur n12Cur) *boxSpec {
-	level := reads[mine[0]].level
-	title := fmt.Sprintf("%s level %d @ L1 GPA %s", name, level, table)
+// tableSpec is one table of L1's nested tables, with its marks.
+func (s *n12State) tableSpec(f *focus, m *mmu.Machine, mode mmu.PagingMode, name string, table mmu.GPA,
+	mine []int) *boxSpec {
+	level := s.marks[mine[0]].level
+	title := fmt.Sprintf("%s %s @ L1 GPA %s", name, mmu.TableName(mode, level), table)
 	if hpa, ok := m.GPAToHPA(table); ok {
 		title += fmt.Sprintf(" (HPA %s)", hpa)
 	}
-	s := newTableSpec("n12:"+hexVal(uint64(table)), BoxTable, level, title)
-	entries := m.GuestTable(mode, table, mmu.TableEntries(mode, level))
+	sp := newTableSpec("n12:"+hexVal(uint64(table)), BoxTable, level, title)
+	n := mmu.TableEntries(mode, level)
+	if name == "EPT12" {
+		n = 512
+	}
+	entries := m.GuestTable(mode, table, n)
 	var must []int
 	for _, i := range mine {
-		must = append(must, reads[i].index)
+		must = append(must, s.marks[i].index)
 	}
 	for _, p := range pickEntriesN(entries, must, maxShownEntries) {
 		if p.folded {
-			s.rows = append(s.rows, rowSpec{style: RowCollapsed, level: level, index: p.index, count: p.count,
+			sp.rows = append(sp.rows, rowSpec{style: RowCollapsed, level: level, index: p.index, count: p.count,
 				span: &cell{s: foldText(p, nonZeroIn(entries, p)), font: Mono, color: MutedInk}})
 			continue
 		}
@@ -125,24 +183,33 @@ func n12Spec(f *focus, m *mmu.Machine, mode mmu.PagingMode, name string, table m
 			cells: []cell{{fmt.Sprint(p.index), Mono, Ink, true}, {hexVal(e), Mono, Ink, false},
 				{n12Flags(m, mode, name, e, level), Mono, MutedInk, false}}}
 		for _, i := range mine {
-			if reads[i].index != p.index {
-				continue
-			}
-			row.style, row.marker, row.fill = RowPath, "→", LevelTint(level)
-			if i == cur.read {
-				switch {
-				case cur.fault:
-					row.style, row.marker, row.faultAt = RowFaulted, "×", true
-				case cur.write:
-					row.style, row.marker = RowWritten, "Δ"
-				default:
-					row.style, row.marker = RowCurrent, "►"
-				}
+			if s.marks[i].index == p.index {
+				s.markRow(&row, i)
 			}
 		}
-		s.rows = append(s.rows, row)
+		sp.rows = append(sp.rows, row)
 	}
-	return s
+	return sp
+}
+
+// markRow styles the row of mark i: read on the walk (→), L1's store
+// (Δ once it has landed), and the step's own mark highlighted.
+func (s *n12State) markRow(row *rowSpec, i int) {
+	row.style, row.marker, row.fill = RowPath, "→", LevelTint(row.level)
+	if s.marks[i].store && s.stored {
+		row.marker, row.fill = "Δ", WrittenTint
+	}
+	if i != s.cur.mark {
+		return
+	}
+	switch {
+	case s.cur.fault:
+		row.style, row.marker, row.faultAt = RowFaulted, "×", true
+	case s.cur.write:
+		row.style, row.marker = RowWritten, "Δ"
+	default:
+		row.style, row.marker = RowCurrent, "►"
+	}
 }
 
 // n12Flags decodes an entry of L1's nested tables.

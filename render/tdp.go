@@ -35,6 +35,11 @@ type tdpFocus struct {
 	root   mmu.HPA
 	rooted bool // the vCPU has a valid root
 	grid   *gridModel
+	// nested: the host tables shown are guest_mmu's EPT02/NPT02, the
+	// shadow of L1's EPT12/NPT12 that the processor walks while the vCPU
+	// runs L2; levels is how many levels the shown host tables have.
+	nested bool
+	levels int
 	row    int     // guest level whose GPA the shown host walk translates, -1 when none
 	gpa    mmu.GPA // that GPA
 	hasGPA bool
@@ -95,18 +100,25 @@ func tdpFocusAt(f *focus, v *mmu.View, tl *mmu.Timeline) *tdpFocus {
 	if !ok {
 		return nil
 	}
-	t := &tdpFocus{format: format, row: -1}
-	t.root, t.rooted = v.Machine.TDPRoot(f.vcpu)
+	t := &tdpFocus{format: format, row: -1, levels: format.Levels}
 	var all []mmu.Event
 	done := 0
 	if v.Action >= 0 {
 		all, done = tl.Steps[v.Action].Events, len(v.Events)
 	}
 	from, to, try := attemptOf(all, done)
-	t.grid = newGridModel(f.mode, format.Levels, regRowOf(f.mode, format), all[from:to], done-from, try)
-	if !f.walking && !guestStore(v, tl) {
-		t.grid = newGridModel(f.mode, format.Levels, regRowOf(f.mode, format), nil, 0, 1)
+	t.hostContext(v.Machine, f.vcpu, all[from:to])
+	mode := f.mode
+	if t.nested {
+		// The attempt is L2's: its grid has L2's levels, even once L1
+		// runs again (the exit that ended it reflected to L1).
+		mode = v.Machine.L2Mode(f.vcpu)
 	}
+	attempt, upTo := all[from:to], done-from
+	if !f.walking && !guestStore(v, tl) {
+		attempt, upTo, try = nil, 0, 1
+	}
+	t.grid = newGridModel(mode, t.levels, regRowOf(mode, format), attempt, upTo, try)
 	t.scan(all[from:done])
 	t.noteFresh(all[:done])
 	t.cur = t.targetOf(v.Event)
@@ -123,13 +135,14 @@ func tdpFocusAt(f *focus, v *mmu.View, tl *mmu.Timeline) *tdpFocus {
 }
 
 // guestStore says the step's action is a guest store by GPA (guest-write,
-// a scripted entry edit), whose EPT/NPT walk fills the grid's data column.
+// a scripted entry edit, L1's store into its EPT12/NPT12), whose EPT/NPT
+// walk fills the grid's data column.
 func guestStore(v *mmu.View, tl *mmu.Timeline) bool {
 	if v.Action < 0 {
 		return false
 	}
 	switch tl.Steps[v.Action].Action.(type) {
-	case *mmu.GuestWrite, *mmu.WriteEntry:
+	case *mmu.GuestWrite, *mmu.WriteEntry, *mmu.WriteEPT12Entry, *mmu.WriteNPT12Entry:
 		return true
 	}
 	return false
@@ -290,12 +303,15 @@ func (t *tdpFocus) pathFor(m *mmu.Machine, vcpu int) {
 	if t.hasGPA {
 		t.sept = m.IsPrivateGPA(t.gpa)
 		levels, hpa, _ := m.TDPPath(vcpu, t.gpa)
+		if t.nested && !t.sept {
+			levels, hpa, _ = m.TDPPathFrom(t.root, t.levels, t.gpa)
+		}
 		for _, l := range levels {
 			t.path = append(t.path, hostLevel{TDPPathLevel: l})
 		}
 		t.hpa = hpa
 	} else if t.rooted {
-		t.path = []hostLevel{{TDPPathLevel: mmu.TDPPathLevel{Level: t.format.Levels, Table: t.root, Index: -1}}}
+		t.path = []hostLevel{{TDPPathLevel: mmu.TDPPathLevel{Level: t.levels, Table: t.root, Index: -1}}}
 		t.all = true
 	}
 	if !isMirrorPage(m, t.cur.table) { // a TD's mirror pages have their own panel (tdx.go)

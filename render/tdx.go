@@ -384,5 +384,8 @@ func (t *tdpFocus) walkName() string {
 	if t.sept {
 		return "S-EPT"
 	}
+	if t.nested {
+		return t.format.Name + "02"
+	}
 	return t.format.Name
 }

@@ -28,6 +28,19 @@ var vcpuPanelFuncs = map[string]bool{
 	"vcpu_enter_guest": true, // a nested VM-entry done: the vCPU runs L2 on guest_mmu's root
 }
 
+// vcpuReflectFuncs decide that an exit of L2's goes to L1: the step is
+// about the vCPU changing level, which a "now" row under its layers says.
+var vcpuReflectFuncs = map[string]bool{"nested_svm_exit_handled": true, "nested_vmx_reflect_vmexit": true}
+
+// reflectText says what fn decides about L2's exit.
+func reflectText(v *mmu.VCPU, fn string) string {
+	what := "L2's VM exit"
+	if c := v.Nested.HWExit.Code; c != "" {
+		what += " (" + c + ")"
+	}
+	return fmt.Sprintf("%s: %s reached L0; L1 intercepts it, so KVM reflects it to L1", fn, what)
+}
+
 // layoutVCPUs places the vCPU panel to the right of extent, or, when the
 // picture is the wide two-dimensional one (TDP), in a row below it, so
 // that a narrow stage can still show it at a readable size.
@@ -69,13 +82,16 @@ func vcpuSpec(f *focus, v *mmu.VCPU) *boxSpec {
 			{val, Prose, ink, false}}})
 		return len(sp.rows) - 1
 	}
+	lit := -1
+	ev := f.event
 	if layers := nestedLayers(v); layers != "" {
 		add("layers", layers, Ink)
+		if ev != nil && ev.VCPU == v.ID && vcpuReflectFuncs[ev.Func] {
+			lit = add("now", reflectText(v, ev.Func), Ink)
+		}
 	}
 	add("arch.mmu", v.ArchMMUID.String(), Ink)
 	add("walk_mmu", v.WalkMMUID.String(), Ink)
-	lit := -1
-	ev := f.event
 	for _, id := range []mmu.MMUID{mmu.RootMMUID, mmu.GuestMMUID, mmu.NestedMMUID} {
 		c := v.MMUByID(id)
 		head := add(c.Name, contextState(v, id, c), Ink)

@@ -177,14 +177,14 @@ func (f *focus) markTarget(r *rowSpec, is bool) {
 // path entry marked, empty runs folded.
 func tableSpec(f *focus, l *mmu.PathLevel) *boxSpec {
 	n := mmu.TableEntries(f.mode, l.Level)
-	title := fmt.Sprintf("%s @ GPA %s", mmu.TableName(f.mode, l.Level), l.Table)
+	title := fmt.Sprintf("%s @ %s %s", mmu.TableName(f.mode, l.Level), f.gpaWord(), l.Table)
 	if l.Mapped {
 		title += fmt.Sprintf(" (HPA %s)", l.TableHPA)
 	} else {
 		title += " (no memslot)"
 	}
 	s := newTableSpec("gpt:"+hexVal(uint64(l.Table)), BoxTable, l.Level, title)
-	entries := f.machine.GuestTableOf(f.vcpu, f.mode, l.Table, n)
+	entries := f.guestTable(f.mode, l.Table, n)
 	must := []int{l.Index}
 	cur := f.cur.kind == tgtEntry && f.cur.table == l.Table && !f.cur.loadPDP
 	if cur {
@@ -273,12 +273,12 @@ func pdptrID(f *focus) string { return fmt.Sprintf("pdptr:%d", f.vcpu) }
 // pdptMemSpec is the PAE PDPT in memory while load_pdptrs reads it.
 func pdptMemSpec(f *focus) *boxSpec {
 	hpa, ok := f.machine.GPAToHPA(f.pdptBase)
-	title := fmt.Sprintf("PDPT @ GPA %s", f.pdptBase)
+	title := fmt.Sprintf("PDPT @ %s %s", f.gpaWord(), f.pdptBase)
 	if ok {
 		title += fmt.Sprintf(" (HPA %s)", hpa)
 	}
 	s := newTableSpec("gpt:"+hexVal(uint64(f.pdptBase)), BoxTable, 3, title)
-	entries := f.machine.GuestTableOf(f.vcpu, f.mode, f.pdptBase, 4)
+	entries := f.guestTable(f.mode, f.pdptBase, 4)
 	cur := f.cur.kind == tgtEntry && f.cur.loadPDP
 	f.entryRows(s, entries, []int{0, 1, 2, 3}, nil, cur)
 	return s
@@ -286,7 +286,7 @@ func pdptMemSpec(f *focus) *boxSpec {
 
 // rootOnlySpec is the root table when no address is being translated.
 func rootOnlySpec(f *focus) *boxSpec {
-	p := f.machine.PathOf(f.vcpu, 0)
+	p := f.pathOf(0)
 	if len(p.Levels) == 0 {
 		return &boxSpec{id: "none", kind: BoxMemory, title: "no tables", fill: BoxFill, border: BoxBorder}
 	}
@@ -299,7 +299,8 @@ func rootOnlySpec(f *focus) *boxSpec {
 // resultSpec is where the walk ends: the page, the GPA and the HPA.
 func resultSpec(f *focus) *boxSpec {
 	p := f.path
-	title := fmt.Sprintf("%s page @ GPA %s", mmu.SizeString(p.PageSize), mmu.GPA(uint64(p.GPA)&^(p.PageSize-1)))
+	title := fmt.Sprintf("%s page @ %s %s", mmu.SizeString(p.PageSize), f.gpaWord(),
+		mmu.GPA(uint64(p.GPA)&^(p.PageSize-1)))
 	if f.mode == mmu.PagingOff {
 		title = "paging off: GPA = GVA"
 	}
@@ -311,7 +312,11 @@ func resultSpec(f *focus) *boxSpec {
 	}
 	add("GPA", p.GPA.String(), "offset "+hexVal(uint64(p.GPA)&(p.PageSize-1))+" in the page")
 	if p.HasHPA {
-		add("HPA", p.HPA.String(), "through the memslot")
+		how := "through the memslot"
+		if f.drawsL2() {
+			how = "through L1's nested table and the memslot"
+		}
+		add("HPA", p.HPA.String(), how)
 	} else {
 		add("HPA", "none", "no memslot: KVM emulates MMIO")
 	}
