@@ -52,14 +52,18 @@ func (m *Machine) TDPPathFrom(root HPA, levels int, gpa GPA) (path []TDPPathLeve
 }
 
 // L2Mode returns the paging mode of vCPU id's L2: nested_mmu's cpu_role,
-// which a VM-exit to L1 leaves as it was. It is PagingOff without
-// nesting or before the first VM-entry configured nested_mmu.
+// which a VM-exit to L1 leaves as it was; before the first VM-entry has
+// configured nested_mmu, the mode L2's registers in vmcb12/vmcs12 give.
+// It is PagingOff without nesting.
 func (m *Machine) L2Mode(id int) PagingMode {
 	v, err := m.VCPU(id)
 	if err != nil || v.Nested.Kind == NestedNone {
 		return PagingOff
 	}
-	return PagingMode(v.NestedMMU.CPURole.Base.Level())
+	if mode := PagingMode(v.NestedMMU.CPURole.Base.Level()); mode != PagingOff {
+		return mode
+	}
+	return v.Nested.L2.Mode()
 }
 
 // L2PathOf is PathOf for vCPU id's L2 whether or not the vCPU runs it:

@@ -59,7 +59,11 @@ func hostChain(f *focus) []*link {
 // about, a couple of present neighbours, the rest folded.
 func hostTableSpec(f *focus, hl hostLevel) *boxSpec {
 	t := f.tdp
-	title := fmt.Sprintf("%s @ HPA %s", t.tableName(hl.Level), hl.Table)
+	name := t.tableName(hl.Level)
+	if r, ok := t.special[hl.Table]; ok {
+		name += " (" + r.name + ")"
+	}
+	title := fmt.Sprintf("%s @ HPA %s", name, hl.Table)
 	if hl.pending || t.fresh[hl.Table] {
 		title += " (new)"
 	}
@@ -149,13 +153,13 @@ func frameSpec(f *focus) *boxSpec {
 	what := "the data page"
 	switch {
 	case t.row > 0:
-		what = "the guest's " + mmu.TableName(f.mode, t.row)
+		what = t.guestWord() + " " + mmu.TableName(t.grid.mode, t.row)
 	case t.row < 0:
 		what = "guest memory"
 	}
 	s.rows = append(s.rows, rowSpec{index: -1, count: 1, cells: []cell{{"holds", MonoBold, Ink, false},
 		{what, Prose, Ink, false}}})
-	s.rows = append(s.rows, rowSpec{index: -1, count: 1, cells: []cell{{"GPA", MonoBold, Ink, false},
+	s.rows = append(s.rows, rowSpec{index: -1, count: 1, cells: []cell{{t.gpaWord(), MonoBold, Ink, false},
 		{t.gpa.String(), Mono, Ink, false}}})
 	s.rows[0].onPath = true
 	return s

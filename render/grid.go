@@ -214,16 +214,16 @@ const (
 	gridLabelW0 = 64.0
 )
 
-// gridBox lays the grid out at the origin. host names the host tables
-// ("EPT", "NPT").
-func gridBox(m *gridModel, host string) Box {
+// gridBox lays the grid out at the origin. guest names whose tables the
+// rows are ("guest", "L2"), host the host tables ("EPT", "NPT", "EPT02").
+func gridBox(m *gridModel, guest, host string) Box {
 	labelW := gridLabelW0
 	for _, l := range m.rows {
 		labelW = max(labelW, TextWidth(gridRowLabel(m, l), Prose, gridSmall)+12)
 	}
 	cols := m.h + 1
 	x0 := gridLabelX + labelW
-	title := fmt.Sprintf("2D walk · %s guest × %d-level %s", guestShort(m.mode), m.h, host)
+	title := fmt.Sprintf("2D walk · %s %s × %d-level %s", guestShort(m.mode), guest, m.h, host)
 	count, formula := m.countText()
 	w := max(x0+float64(cols)*(gridCellW+gridGap)+padX,
 		stripW+TextWidth(title, MonoBold, titleFont)+2*padX+4,
@@ -234,7 +234,7 @@ func gridBox(m *gridModel, host string) Box {
 	b.Title = []Text{{S: title, X: padX + stripW, Y: (titleH - LineHeight(titleFont)) / 2, Size: titleFont,
 		Font: MonoBold, Color: Ink}}
 	y := titleH + 4
-	b.Rows = append(b.Rows, gridHeader(m, host, x0, y)...)
+	b.Rows = append(b.Rows, gridHeader(m, guest, host, x0, y)...)
 	y += 2 * gridHeadH
 	for _, l := range m.rows {
 		b.Rows = append(b.Rows, gridRow(m, l, x0, y, labelW)...)
@@ -257,13 +257,13 @@ func gridBox(m *gridModel, host string) Box {
 
 // gridHeader labels the columns on two lines: "its GPA through the EPT"
 // over the host levels' entries, "then" over the guest's own entry.
-func gridHeader(m *gridModel, host string, x0, y float64) []Row {
+func gridHeader(m *gridModel, guest, host string, x0, y float64) []Row {
 	colX := func(c int) float64 { return x0 + float64(c)*(gridCellW+gridGap) + gridCellW/2 }
 	span := (colX(0) + colX(m.h-1)) / 2
 	out := []Row{
 		gridLabel("its GPA through the "+host, span, y, gridHeadH, MutedInk, AlignCenter),
 		gridLabel("then", colX(m.h), y, gridHeadH, MutedInk, AlignCenter),
-		gridLabel("guest table", gridLabelX, y+gridHeadH, gridHeadH, MutedInk, AlignLeft),
+		gridLabel(guest+" table", gridLabelX, y+gridHeadH, gridHeadH, MutedInk, AlignLeft),
 	}
 	for c := 0; c <= m.h; c++ {
 		name := "entry"

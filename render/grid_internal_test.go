@@ -94,7 +94,7 @@ func TestGridModelPAEAndFault(t *testing.T) {
 	if got := m.noteText(); got != "a violation stopped the walk after 11" {
 		t.Errorf("note %q", got)
 	}
-	b := gridBox(m, "EPT")
+	b := gridBox(m, "guest", "EPT")
 	var texts []string
 	for _, r := range b.Rows {
 		for _, x := range r.Texts {

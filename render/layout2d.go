@@ -20,12 +20,13 @@ const (
 // layoutTDP lays out the grid under left (the extent of the header and
 // the guest's walk) and the host tables to the right of both, from y = 0.
 func layoutTDP(f *focus, left Rect) (host, grid Panel) {
-	gb := gridBox(f.tdp.grid, f.tdp.format.Name)
+	guest, hostName := f.tdp.gridNames()
+	gb := gridBox(f.tdp.grid, guest, hostName)
 	gb.Strip = HostInk
 	gb.Rect = gb.Rect.Offset(left.X, left.Bottom()+blockGap)
 	grid = Panel{ID: "grid", Title: "2D walk", Rect: gb.Rect, Boxes: []Box{gb}}
 	x := max(left.Right(), gb.Rect.Right()) + panelGap
-	host = Panel{ID: "host", Title: f.tdp.format.Name + " tables"}
+	host = Panel{ID: "host", Title: f.tdp.walkName() + " tables"}
 	head := Text{S: hostHeading(f), X: x, Y: 0, Size: hostHeadFont, Font: Prose, Color: Ink}
 	host.Texts = []Text{head}
 	ext := layoutColumn(&host, hostChain(f), x, LineHeight(hostHeadFont)+6)
@@ -42,18 +43,18 @@ func hostHeading(f *focus) string {
 	t := f.tdp
 	what := "the data page"
 	if t.row > 0 {
-		what = "the guest's " + mmu.TableName(f.mode, t.row)
+		what = t.guestWord() + " " + mmu.TableName(t.grid.mode, t.row)
 	}
-	name := t.walkName()
+	name, gpa := t.walkName(), t.gpaWord()
 	switch {
 	case t.hasGPA && t.row < 0:
-		return fmt.Sprintf("KVM and the %s for GPA %s", name, t.gpa)
+		return fmt.Sprintf("KVM and the %s for %s %s", name, gpa, t.gpa)
 	case t.mended && t.hasGPA:
-		return fmt.Sprintf("KVM fills the %s for GPA %s (%s)", name, t.gpa, what)
+		return fmt.Sprintf("KVM fills the %s for %s %s (%s)", name, gpa, t.gpa, what)
 	case t.walkFault != nil && t.hasGPA:
-		return fmt.Sprintf("The %s does not map GPA %s (%s)", name, t.gpa, what)
+		return fmt.Sprintf("The %s does not map %s %s (%s)", name, gpa, t.gpa, what)
 	case t.hasGPA:
-		return fmt.Sprintf("%s walk of GPA %s, %s", name, t.gpa, what)
+		return fmt.Sprintf("%s walk of %s %s, %s", name, gpa, t.gpa, what)
 	case t.rooted:
 		return fmt.Sprintf("%s root @ HPA %s, %d levels", name, t.root, t.levels)
 	}

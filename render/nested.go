@@ -71,7 +71,7 @@ func nestedTableReads(v *mmu.View) (marks []n12Mark, cur n12Cur) {
 
 // nestedStore adds the entry L1 stores to when the action is L1's edit
 // of its EPT12/NPT12. The step is about it when KVM sees the store trap
-// (kvm_mmu_page_fault on that address, the action's opening event) and
+// (kvm_mmu_page_fault on that address, the action's opening summary) and
 // when the store lands (the guest's write to it).
 func (s *n12State) nestedStore(v *mmu.View, tl *mmu.Timeline) {
 	if v.Action < 0 {
@@ -100,7 +100,7 @@ func (s *n12State) nestedStore(v *mmu.View, tl *mmu.Timeline) {
 		}
 		landed := e.Kind == mmu.EvWrite
 		s.stored = s.stored || landed
-		if e == v.Event && (landed || e.Func == "kvm_mmu_page_fault") {
+		if e == v.Event && (landed || i == 0 && e.Func == "kvm_mmu_page_fault") {
 			s.cur = n12Cur{mark: at, write: landed}
 		}
 	}

@@ -38,13 +38,15 @@ type tdpFocus struct {
 	// nested: the host tables shown are guest_mmu's EPT02/NPT02, the
 	// shadow of L1's EPT12/NPT12 that the processor walks while the vCPU
 	// runs L2; levels is how many levels the shown host tables have.
-	nested bool
-	levels int
-	row    int     // guest level whose GPA the shown host walk translates, -1 when none
-	gpa    mmu.GPA // that GPA
-	hasGPA bool
-	seen   [6]bool // host levels that host walk has read so far
-	all    bool    // show every table on the path, not only those read
+	// gridL2: the grid's attempt is L2's (through EPT02/NPT02).
+	nested, gridL2 bool
+	levels         int
+	special        map[mmu.HPA]specialRoot // guest_mmu's special roots, by address
+	row            int                     // guest level whose GPA the shown host walk translates, -1 when none
+	gpa            mmu.GPA                 // that GPA
+	hasGPA         bool
+	seen           [6]bool // host levels that host walk has read so far
+	all            bool    // show every table on the path, not only those read
 	// walkFault is the processor's report that a translation failed (its
 	// GuestLevel, HostLevel, GPA and code); exit is KVM's side of it, the
 	// VM exit handler's event, once it has run.
@@ -100,34 +102,49 @@ func tdpFocusAt(f *focus, v *mmu.View, tl *mmu.Timeline) *tdpFocus {
 	if !ok {
 		return nil
 	}
-	t := &tdpFocus{format: format, row: -1, levels: format.Levels}
+	t := &tdpFocus{format: format, row: -1}
 	var all []mmu.Event
 	done := 0
 	if v.Action >= 0 {
 		all, done = tl.Steps[v.Action].Events, len(v.Events)
 	}
 	from, to, try := attemptOf(all, done)
-	t.hostContext(v.Machine, f.vcpu, all[from:to])
+	att := hostContextOf(v.Machine, f.vcpu, all[from:to], nil)
+	t.gridL2 = att.nested
 	mode := f.mode
-	if t.nested {
+	if l2 := v.Machine.L2Mode(f.vcpu); att.nested && l2 != mmu.PagingOff {
 		// The attempt is L2's: its grid has L2's levels, even once L1
 		// runs again (the exit that ended it reflected to L1).
-		mode = v.Machine.L2Mode(f.vcpu)
+		mode = l2
 	}
 	attempt, upTo := all[from:to], done-from
 	if !f.walking && !guestStore(v, tl) {
 		attempt, upTo, try = nil, 0, 1
 	}
-	t.grid = newGridModel(mode, t.levels, regRowOf(mode, format), attempt, upTo, try)
+	t.grid = newGridModel(mode, att.levels, regRowOf(mode, format), attempt, upTo, try)
+	col := hostContextOf(v.Machine, f.vcpu, all[from:to], v.Event)
+	t.nested, t.root, t.rooted, t.levels = col.nested, col.root, col.rooted, col.levels
+	if t.nested {
+		t.special = specialRoots(v.Machine, f.vcpu)
+	}
 	t.scan(all[from:done])
 	t.noteFresh(all[:done])
 	t.cur = t.targetOf(v.Event)
+	other := col.nested != att.nested
+	if other {
+		t.forgetAttempt() // the step is about the other context's tables
+	}
 	switch {
 	case t.hasGPA:
-	case f.walking:
+	case f.walking && !other:
 		t.gpa, t.hasGPA = t.rowGPA(f)
 	default:
-		t.gpa, t.hasGPA = kvmGPA(v, tl)
+		if other {
+			t.gpa, t.hasGPA = t.tableGPA(v.Machine)
+		}
+		if !t.hasGPA {
+			t.gpa, t.hasGPA = kvmGPA(v, tl, t.nested)
+		}
 		t.all = t.hasGPA
 	}
 	t.pathFor(v.Machine, f.vcpu)
@@ -150,11 +167,25 @@ func guestStore(v *mmu.View, tl *mmu.Timeline) bool {
 
 // kvmGPA is the GPA an action of KVM's (not a guest access) is at: the
 // latest guest-physical address its events name, else the action's own.
-func kvmGPA(v *mmu.View, tl *mmu.Timeline) (mmu.GPA, bool) {
+//
+// For guest_mmu's tables (l2) only an L2 GPA will do: the address of
+// kvm_mmu_page_fault on guest_mmu; the other guest-physical addresses
+// KVM names while it handles an L2 fault are L1's (its EPT12/NPT12). For
+// root_mmu's, none of guest_mmu's or nested_mmu's events: some name L2
+// GPAs, the others L1's nested tables, shown in their own panel.
+func kvmGPA(v *mmu.View, tl *mmu.Timeline, l2 bool) (mmu.GPA, bool) {
 	for i := len(v.Events) - 1; i >= 0; i-- {
-		if e := &v.Events[i]; e.Space == mmu.SpaceGPA {
+		e := &v.Events[i]
+		if e.Space != mmu.SpaceGPA {
+			continue
+		}
+		nestedMMU := e.MMU == "guest_mmu" || e.MMU == "nested_mmu"
+		if l2 && e.MMU == "guest_mmu" && e.Func == "kvm_mmu_page_fault" || !l2 && !nestedMMU {
 			return mmu.GPA(e.Addr), true
 		}
+	}
+	if l2 {
+		return 0, false
 	}
 	if v.Action < 0 {
 		return 0, false
@@ -289,18 +320,11 @@ func (t *tdpFocus) targetOf(e *mmu.Event) hostTarget {
 // pathFor computes the host tables to show: the path of the GPA, else of
 // the table the step is about (found among KVM's pages), else the root.
 func (t *tdpFocus) pathFor(m *mmu.Machine, vcpu int) {
-	if !t.hasGPA && t.cur.ok && t.cur.table != 0 {
-		for _, p := range m.TDPPages() {
-			if p.HPA == t.cur.table && !p.Root {
-				t.gpa, t.hasGPA = (p.GFN | p.GFNBits).GPA(), true
-				if t.cur.index >= 0 {
-					t.gpa += mmu.GPA(uint64(t.cur.index) << (12 + 9*uint(p.Level-1)))
-				}
-				t.all = true
-			}
-		}
+	if !t.hasGPA {
+		t.gpa, t.hasGPA = t.tableGPA(m)
+		t.all = t.all || t.hasGPA
 	}
-	if t.hasGPA {
+	if t.hasGPA && (!t.nested || t.rooted) {
 		t.sept = m.IsPrivateGPA(t.gpa)
 		levels, hpa, _ := m.TDPPath(vcpu, t.gpa)
 		if t.nested && !t.sept {
@@ -335,7 +359,11 @@ func (t *tdpFocus) addPending() {
 			return
 		}
 	}
-	hl := hostLevel{TDPPathLevel: mmu.TDPPathLevel{Level: max(t.cur.level, 1), Table: t.cur.table, Index: -1},
+	level := max(t.cur.level, 1)
+	if r, ok := t.special[t.cur.table]; ok {
+		level = r.level // an event about a special root may name no level
+	}
+	hl := hostLevel{TDPPathLevel: mmu.TDPPathLevel{Level: level, Table: t.cur.table, Index: -1},
 		pending: true}
 	if t.hasGPA {
 		hl.Index = mmu.TDPIndex(t.gpa, hl.Level)

@@ -41,7 +41,7 @@ func violationSpec(f *focus) *boxSpec {
 // whatGPA names the GPA a walk fault was translating.
 func whatGPA(f *focus, wf *mmu.Event) string {
 	if wf.GuestLevel > 0 {
-		return "the guest's " + mmu.TableName(f.mode, wf.GuestLevel)
+		return f.tdp.guestWord() + " " + mmu.TableName(f.tdp.grid.mode, wf.GuestLevel)
 	}
 	return "the access's own GPA"
 }
