@@ -67,15 +67,16 @@ func (m *Machine) L2Mode(id int) PagingMode {
 }
 
 // L2PathOf is PathOf for vCPU id's L2 whether or not the vCPU runs it:
-// while it does, PathOf itself; after a VM-exit to L1, from L2's
-// registers as vmcb12/vmcs12 keep them, in L2's mode, its GPAs through
-// L1's nested tables (a PAE L2's PDPTEs read from its memory).
+// while it does (walk_mmu is a configured nested_mmu), PathOf itself;
+// otherwise (after a VM-exit to L1, or half-way through a VM-entry) from
+// L2's registers as vmcb12/vmcs12 hold them, in L2's mode, its GPAs
+// through L1's nested tables (a PAE L2's PDPTEs read from its memory).
 func (m *Machine) L2PathOf(id int, gva GVA) GuestPath {
 	v, err := m.VCPU(id)
 	if err != nil || v.Nested.Kind == NestedNone {
 		return GuestPath{}
 	}
-	if v.GuestMode {
+	if v.GuestMode && v.WalkMMUID == NestedMMUID && v.NestedMMU.CPURole.Base.Level() != 0 {
 		return m.PathOf(id, gva)
 	}
 	g := pathSpace{regs: v.Nested.L2, mode: m.L2Mode(id), pse: v.NestedMMU.CPURole.Ext.CR4PSE,

@@ -98,30 +98,30 @@ func actionGVA(a mmu.Action) (gva mmu.GVA, vcpu int, access string, ok bool) {
 
 // focusGVA finds the address the step is about: the action's own, else the
 // last one an earlier action used, else (at the start) the first one the
-// script will use.
-func focusGVA(v *mmu.View, tl *mmu.Timeline) (gva mmu.GVA, vcpu int, access string, ok bool) {
+// script will use; from is the action it comes from.
+func focusGVA(v *mmu.View, tl *mmu.Timeline) (gva mmu.GVA, vcpu int, access string, from int, ok bool) {
 	if v.Action >= 0 && v.Action < len(tl.Steps) {
 		if gva, vcpu, access, ok = actionGVA(tl.Steps[v.Action].Action); ok {
-			return gva, vcpu, access, ok
+			return gva, vcpu, access, v.Action, ok
 		}
 		for a := v.Action - 1; a >= 0; a-- {
 			if gva, vcpu, _, ok = actionGVA(tl.Steps[a].Action); ok {
-				return gva, vcpu, "", ok
+				return gva, vcpu, "", a, ok
 			}
 		}
 	}
 	for a := max(v.Action+1, 0); a < len(tl.Steps); a++ {
 		if gva, vcpu, _, ok = actionGVA(tl.Steps[a].Action); ok {
-			return gva, vcpu, "", ok
+			return gva, vcpu, "", a, ok
 		}
 	}
-	return 0, 0, "", false
+	return 0, 0, "", -1, false
 }
 
 // focusAt gathers the focus of view v of timeline tl.
 func focusAt(v *mmu.View, tl *mmu.Timeline) *focus {
 	f := &focus{step: v.Step, total: tl.Len(), event: v.Event, written: map[mmu.GPA]bool{}, machine: v.Machine}
-	gva, vcpu, access, ok := focusGVA(v, tl)
+	gva, vcpu, access, from, ok := focusGVA(v, tl)
 	if v.Event != nil {
 		vcpu = v.Event.VCPU
 	}
@@ -133,8 +133,8 @@ func focusAt(v *mmu.View, tl *mmu.Timeline) *focus {
 	f.regs, f.pdptrs = cpu.Regs, cpu.PDPTRs
 	f.mode = v.Machine.GuestMode(vcpu)
 	f.hasGVA, f.gva, f.access = ok, gva, access
-	if f.l2 = accessLeftL2(v, tl, cpu); f.l2 {
-		// L1 took the exit of an L2 access: the walk is still L2's.
+	if f.l2 = ok && l2WalkAway(tl, from, cpu); f.l2 {
+		// The GVA is L2's, and the vCPU does not walk L2's tables now.
 		f.regs, f.mode = cpu.Nested.L2, v.Machine.L2Mode(vcpu)
 	}
 	if ok {
@@ -167,18 +167,24 @@ func focusAt(v *mmu.View, tl *mmu.Timeline) *focus {
 	return f
 }
 
-// accessLeftL2 reports whether the step belongs to an access L2 made (its
-// walk began on nested_mmu) after a VM-exit has brought the vCPU back to
-// L1: the picture keeps drawing L2's tables, which the access was about.
-func accessLeftL2(v *mmu.View, tl *mmu.Timeline, cpu *mmu.VCPU) bool {
-	if cpu.GuestMode || cpu.Nested.Kind == mmu.NestedNone || v.Action < 0 {
+// l2WalkAway reports whether the GVA in focus comes from a walk of L2's
+// (action from began on nested_mmu: an L2 access, KVM's emulator walking
+// L2's tables) while the vCPU does not walk L2's tables itself: it runs
+// L1 (a VM-exit has brought it back), or it is half-way through a
+// VM-entry (walk_mmu not yet a configured nested_mmu). The picture draws
+// L2's tables, which that address is in, from L2's saved state.
+func l2WalkAway(tl *mmu.Timeline, from int, cpu *mmu.VCPU) bool {
+	if cpu.Nested.Kind == mmu.NestedNone || from < 0 || from >= len(tl.Steps) || walksL2(cpu) {
 		return false
 	}
-	st := tl.Steps[v.Action]
-	if _, isAccess := st.Action.(*mmu.Access); !isAccess || len(st.Events) == 0 {
-		return false
-	}
-	return st.Events[0].Kind == mmu.EvBegin && st.Events[0].MMU == "nested_mmu"
+	st := tl.Steps[from]
+	return len(st.Events) > 0 && st.Events[0].Kind == mmu.EvBegin && st.Events[0].MMU == "nested_mmu"
+}
+
+// walksL2 reports whether the vCPU runs L2 with nested_mmu configured as
+// its walk_mmu: its live registers and walk MMU are L2's.
+func walksL2(cpu *mmu.VCPU) bool {
+	return cpu.GuestMode && cpu.WalkMMUID == mmu.NestedMMUID && cpu.NestedMMU.CPURole.Base.Level() != 0
 }
 
 // pathOf is the path of gva through the tables the picture draws: L2's
@@ -188,6 +194,16 @@ func (f *focus) pathOf(gva mmu.GVA) mmu.GuestPath {
 		return f.machine.L2PathOf(f.vcpu, gva)
 	}
 	return f.machine.PathOf(f.vcpu, gva)
+}
+
+// nestedVCPU reports whether a vCPU of the machine has a nested set-up.
+func (f *focus) nestedVCPU() bool {
+	for _, v := range f.machine.VCPUs {
+		if v.Nested.Kind != mmu.NestedNone {
+			return true
+		}
+	}
+	return false
 }
 
 // drawsL2 reports whether the guest tables drawn are L2's: the vCPU runs

@@ -38,6 +38,7 @@ type gridModel struct {
 	total    int  // references the whole attempt makes
 	lastPos  int  // grid position of the latest reference, -1 when none
 	try      int  // 1 for the first attempt at the access, 2 after a retry…
+	byGPA    bool // the attempt is a store by GPA: the data page's row alone
 }
 
 // guestRows lists the grid's rows for a guest paging mode: its levels from
@@ -62,6 +63,11 @@ func isRef(e *mmu.Event) bool { return e.TwoD && e.Ref > 0 && e.Kind == mmu.EvRe
 func newGridModel(mode mmu.PagingMode, h, regRow int, events []mmu.Event, done, try int) *gridModel {
 	m := &gridModel{mode: mode, h: h, refs: map[cellKey]int{}, lastPos: -1, try: try, regRow: regRow}
 	m.rows = guestRows(mode)
+	if len(events) > 0 && events[0].Kind == mmu.EvBegin && events[0].Space == mmu.SpaceGPA {
+		// A store by guest-physical address: no guest tables to walk,
+		// only the data page's GPA through the host tables.
+		m.rows, m.byGPA = []int{0}, true
+	}
 	for _, l := range m.rows {
 		if l != 0 && l != m.regRow {
 			m.g++
@@ -224,6 +230,9 @@ func gridBox(m *gridModel, guest, host string) Box {
 	cols := m.h + 1
 	x0 := gridLabelX + labelW
 	title := fmt.Sprintf("2D walk · %s %s × %d-level %s", guestShort(m.mode), guest, m.h, host)
+	if m.byGPA {
+		title = fmt.Sprintf("walk of a GPA · %d-level %s", m.h, host)
+	}
 	count, formula := m.countText()
 	w := max(x0+float64(cols)*(gridCellW+gridGap)+padX,
 		stripW+TextWidth(title, MonoBold, titleFont)+2*padX+4,

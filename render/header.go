@@ -92,6 +92,9 @@ func headerBoxes(f *focus) ([]Box, []Text, float64) {
 		return nil, nil, 0
 	}
 	line := "GVA " + f.gva.String()
+	if f.drawsL2() {
+		line = "L2 " + line // an address of the nested guest's
+	}
 	texts := []Text{{S: line, X: 0, Y: 0, Size: headFont, Font: MonoBold, Color: Ink}}
 	sub := f.access
 	switch {

@@ -91,23 +91,40 @@ func natural(v *mmu.View, tl *mmu.Timeline) (*Scene, Rect) {
 		walk.Rect = wext
 		panels = []Panel{head, walk}
 	}
+	left, hostRect := extent, Rect{}
 	if f.tdp != nil {
 		host, grid := layoutTDP(f, extent)
-		extent = extent.Union(host.Rect).Union(grid.Rect)
+		left = extent.Union(grid.Rect)
+		hostRect = host.Rect
+		extent = left.Union(host.Rect)
 		panels = append(panels, grid, host)
 		if td, ok := layoutTDX(f, extent); ok {
 			extent = extent.Union(td.Rect)
 			panels = append(panels, td)
 		}
 	}
-	if np, ok := layoutNestedTables(f, v, tl, extent); ok {
+	// A nested run's picture has two columns: the walk, the grid and
+	// L1's nested tables on the left, the host tables and the vCPU
+	// panel on the right, so that it stays about as wide as it is tall.
+	twoCols := f.tdp != nil && tl.ShowsMMUContexts() && f.nestedVCPU()
+	under, wrap := extent, 0.0
+	if twoCols {
+		under, wrap = left, left.Right()
+	}
+	if np, ok := layoutNestedTables(f, v, tl, under, wrap); ok {
 		extent = extent.Union(np.Rect)
 		// Right after the header: when KVM walks L1's tables, the entry
 		// it reads there is the step's highlight, found first.
 		panels = append(panels[:1], append([]Panel{np}, panels[1:]...)...)
 	}
 	if tl.ShowsMMUContexts() {
-		vp := layoutVCPUs(f, extent)
+		var vp Panel
+		if twoCols {
+			// Where layoutTDP put the host column, which may hold no box.
+			vp = layoutVCPUsAt(f, left.Right()+panelGap, hostRect.Bottom()+blockGap, false)
+		} else {
+			vp = layoutVCPUs(f, extent)
+		}
 		extent = extent.Union(vp.Rect)
 		panels = append(panels, vp)
 	}

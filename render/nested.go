@@ -124,8 +124,9 @@ func nestedFormat(v *mmu.VCPU) (mmu.PagingMode, string) {
 }
 
 // layoutNestedTables places L1's nested tables in a row below extent (the
-// 2D picture is already wide); ok is false when the step has none to show.
-func layoutNestedTables(f *focus, v *mmu.View, tl *mmu.Timeline, extent Rect) (Panel, bool) {
+// 2D picture is already wide), going on in a new row past wrap when it is
+// not 0; ok is false when the step has none to show.
+func layoutNestedTables(f *focus, v *mmu.View, tl *mmu.Timeline, extent Rect, wrap float64) (Panel, bool) {
 	var s n12State
 	s.marks, s.cur = nestedTableReads(v)
 	s.nestedStore(v, tl)
@@ -136,6 +137,10 @@ func layoutNestedTables(f *focus, v *mmu.View, tl *mmu.Timeline, extent Rect) (P
 	mode, name := nestedFormat(vc)
 	p := Panel{ID: "n12", Title: "L1's " + name}
 	x, y := extent.X, extent.Bottom()+blockGap
+	head := Text{S: s.heading(name), X: x, Y: y, Size: hostHeadFont, Font: Prose, Color: Ink}
+	p.Texts = []Text{head}
+	p.Rect = Rect{x, y, TextWidth(head.S, Prose, hostHeadFont), LineHeight(hostHeadFont)}
+	y += LineHeight(hostHeadFont) + 6
 	var order []mmu.GPA
 	byTable := map[mmu.GPA][]int{}
 	for i, r := range s.marks {
@@ -144,24 +149,37 @@ func layoutNestedTables(f *focus, v *mmu.View, tl *mmu.Timeline, extent Rect) (P
 		}
 		byTable[r.table] = append(byTable[r.table], i)
 	}
+	rowBottom := y
 	for _, table := range order {
 		b := s.tableSpec(f, v.Machine, mode, name, table, byTable[table]).build()
+		if wrap > 0 && x > extent.X && x+b.Rect.W > wrap {
+			x, y = extent.X, rowBottom+rowGap
+		}
 		b.Rect = b.Rect.Offset(x, y)
 		p.Boxes = append(p.Boxes, b)
 		p.Rect = p.Rect.Union(b.Rect)
-		x = b.Rect.Right() + rowGap
+		x, rowBottom = b.Rect.Right()+rowGap, max(rowBottom, b.Rect.Bottom())
 	}
 	return p, true
+}
+
+// heading says what the panel shows: tables KVM walked, or L1's store.
+func (s *n12State) heading(name string) string {
+	for _, mk := range s.marks {
+		if !mk.store {
+			return fmt.Sprintf("L1's %s, in L1's memory: KVM walks it in software for guest_mmu", name)
+		}
+	}
+	return fmt.Sprintf("L1's %s, in L1's memory: L1 stores to the marked entry", name)
 }
 
 // tableSpec is one table of L1's nested tables, with its marks.
 func (s *n12State) tableSpec(f *focus, m *mmu.Machine, mode mmu.PagingMode, name string, table mmu.GPA,
 	mine []int) *boxSpec {
 	level := s.marks[mine[0]].level
+	// In L1's memory: its L1 GPA says so (the HPA, through the
+	// memslots, would make the row of boxes too wide to sit under the walk).
 	title := fmt.Sprintf("%s %s @ L1 GPA %s", name, mmu.TableName(mode, level), table)
-	if hpa, ok := m.GPAToHPA(table); ok {
-		title += fmt.Sprintf(" (HPA %s)", hpa)
-	}
 	sp := newTableSpec("n12:"+hexVal(uint64(table)), BoxTable, level, title)
 	n := mmu.TableEntries(mode, level)
 	if name == "EPT12" {

@@ -34,18 +34,17 @@ var vcpuReflectFuncs = map[string]bool{"nested_svm_exit_handled": true, "nested_
 
 // reflectText says what fn decides about L2's exit.
 func reflectText(v *mmu.VCPU, fn string) string {
-	what := "L2's VM exit"
+	what := "VM exit"
 	if c := v.Nested.HWExit.Code; c != "" {
-		what += " (" + c + ")"
+		what = c
 	}
-	return fmt.Sprintf("%s: %s reached L0; L1 intercepts it, so KVM reflects it to L1", fn, what)
+	return fmt.Sprintf("%s: L2's %s goes to L1, which intercepts it", fn, what)
 }
 
 // layoutVCPUs places the vCPU panel to the right of extent, or, when the
 // picture is the wide two-dimensional one (TDP), in a row below it, so
 // that a narrow stage can still show it at a readable size.
 func layoutVCPUs(f *focus, extent Rect) Panel {
-	p := Panel{ID: "vcpus", Title: "vCPU MMU contexts"}
 	below := f.tdp != nil
 	x, y := extent.Right()+colGap, extent.Y
 	if extent.W <= 0 {
@@ -54,6 +53,14 @@ func layoutVCPUs(f *focus, extent Rect) Panel {
 	if below {
 		x, y = extent.X, extent.Bottom()+blockGap
 	}
+	return layoutVCPUsAt(f, x, y, below)
+}
+
+// layoutVCPUsAt places the vCPU boxes from (x, y), side by side when
+// across, else one under the other.
+func layoutVCPUsAt(f *focus, x, y float64, across bool) Panel {
+	p := Panel{ID: "vcpus", Title: "vCPU MMU contexts"}
+	below := across
 	for _, v := range f.machine.VCPUs {
 		b := vcpuSpec(f, v).build()
 		b.Rect = b.Rect.Offset(x, y)
