@@ -213,6 +213,25 @@ func (f *focus) drawsL2() bool {
 	return f.l2 || (f.vcpu < len(f.machine.VCPUs) && f.machine.VCPUs[f.vcpu].GuestMode)
 }
 
+// regsTitle names the register box: the vCPU's, or L2's as vmcs12 or
+// vmcb12 keeps them while L1 runs (l2).
+func (f *focus) regsTitle() string {
+	if !f.l2 {
+		return fmt.Sprintf("vCPU %d registers", f.vcpu)
+	}
+	where := "vmcb12"
+	if f.machine.VCPUs[f.vcpu].Nested.Kind == mmu.NestedVMX {
+		where = "vmcs12"
+	}
+	return fmt.Sprintf("L2's registers (%s)", where)
+}
+
+// nestedName names L1's nested tables: EPT12 or NPT12.
+func (f *focus) nestedName() string {
+	_, name := nestedFormat(f.machine.VCPUs[f.vcpu])
+	return name
+}
+
 // gpaWord names the drawn guest's physical addresses: "L2 GPA" for a
 // nested guest's, which only L1's nested tables translate, else "GPA".
 func (f *focus) gpaWord() string {

@@ -132,7 +132,7 @@ func (s *boxSpec) faultRow() int {
 // registerSpec is the vCPU's register box: CR3 first, since it starts
 // every walk, then the bits that choose the paging mode.
 func registerSpec(f *focus) *boxSpec {
-	s := &boxSpec{id: fmt.Sprintf("regs:%d", f.vcpu), kind: BoxRegisters, title: fmt.Sprintf("vCPU %d registers", f.vcpu),
+	s := &boxSpec{id: fmt.Sprintf("regs:%d", f.vcpu), kind: BoxRegisters, title: f.regsTitle(),
 		titleInk: PaperInk, titleBG: RegTitle, fill: RegFill, border: RegTitle, borderW: 1.5}
 	reg := func(r mmu.Reg, name string, v uint64, decoded string) {
 		row := rowSpec{index: -1, count: 1, cells: []cell{{name, MonoBold, Ink, false}, {hexVal(v), Mono, Ink, false},
@@ -314,9 +314,11 @@ func resultSpec(f *focus) *boxSpec {
 	if p.HasHPA {
 		how := "through the memslot"
 		if f.drawsL2() {
-			how = "through L1's nested table and the memslot"
+			how = "through L1's " + f.nestedName() + " and the memslot"
 		}
 		add("HPA", p.HPA.String(), how)
+	} else if f.drawsL2() {
+		add("HPA", "none", "L1's "+f.nestedName()+" does not map it (or no memslot)")
 	} else {
 		add("HPA", "none", "no memslot: KVM emulates MMIO")
 	}
