@@ -233,12 +233,22 @@ func (f *focus) nestedName() string {
 }
 
 // gpaWord names the drawn guest's physical addresses: "L2 GPA" for a
-// nested guest's, which only L1's nested tables translate, else "GPA".
+// nested guest's, which only L1's nested tables translate, "L1 GPA" for
+// the guest hypervisor's in a nested run, else "GPA".
 func (f *focus) gpaWord() string {
-	if f.drawsL2() {
-		return "L2 GPA"
+	return f.levelWord() + "GPA"
+}
+
+// levelWord is "L2 " or "L1 " in a nested run, for the guest whose tables
+// are drawn, "" otherwise.
+func (f *focus) levelWord() string {
+	switch {
+	case f.drawsL2():
+		return "L2 "
+	case f.nestedVCPU():
+		return "L1 "
 	}
-	return "GPA"
+	return ""
 }
 
 // guestTable reads n entries of the drawn guest's table at gpa in mode.

@@ -64,15 +64,9 @@ func newGridModel(mode mmu.PagingMode, h, regRow int, events []mmu.Event, done, 
 	m := &gridModel{mode: mode, h: h, refs: map[cellKey]int{}, lastPos: -1, try: try, regRow: regRow}
 	m.rows = guestRows(mode)
 	if len(events) > 0 && events[0].Kind == mmu.EvBegin && events[0].Space == mmu.SpaceGPA {
-		// A store by guest-physical address: no guest tables to walk,
-		// only the data page's GPA through the host tables.
-		m.rows, m.byGPA = []int{0}, true
+		m.storeByGPA()
 	}
-	for _, l := range m.rows {
-		if l != 0 && l != m.regRow {
-			m.g++
-		}
-	}
+	m.countLevels()
 	for i := range events {
 		e := &events[i]
 		if isRef(e) {
@@ -99,6 +93,23 @@ func newGridModel(mode mmu.PagingMode, h, regRow int, events []mmu.Event, done, 
 		}
 	}
 	return m
+}
+
+// storeByGPA makes the grid that of a store by guest-physical address: no
+// guest tables to walk, only the data page's GPA through the host tables.
+func (m *gridModel) storeByGPA() {
+	m.rows, m.byGPA = []int{0}, true
+	m.countLevels()
+}
+
+// countLevels counts the guest levels whose entries come from memory.
+func (m *gridModel) countLevels() {
+	m.g = 0
+	for _, l := range m.rows {
+		if l != 0 && l != m.regRow {
+			m.g++
+		}
+	}
 }
 
 // faultCell is the cell where a violation happened: its own position when

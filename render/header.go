@@ -91,10 +91,7 @@ func headerBoxes(f *focus) ([]Box, []Text, float64) {
 	if !f.hasGVA || f.mode == mmu.PagingOff {
 		return nil, nil, 0
 	}
-	line := "GVA " + f.gva.String()
-	if f.drawsL2() {
-		line = "L2 " + line // an address of the nested guest's
-	}
+	line := f.levelWord() + "GVA " + f.gva.String() // L1 or L2 in a nested run
 	texts := []Text{{S: line, X: 0, Y: 0, Size: headFont, Font: MonoBold, Color: Ink}}
 	sub := f.access
 	switch {

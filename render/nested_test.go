@@ -115,7 +115,7 @@ func checkNestedHost(t *testing.T, sc *render.Scene, v *mmu.View, e *mmu.Event) 
 		}
 	} else {
 		root, _ := v.Machine.TDPRoot(e.VCPU)
-		tree = hostTree(v.Machine, root, levels)
+		tree, name = hostTree(v.Machine, root, levels), format.Name+"01"
 	}
 	if want := fmt.Sprintf(" %d-level %s", levels, name); !strings.HasSuffix(gridTitle, want) {
 		bad = append(bad, fmt.Sprintf("grid %q, want it to end %q", gridTitle, want))

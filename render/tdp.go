@@ -42,6 +42,7 @@ type tdpFocus struct {
 	nested, gridL2 bool
 	levels         int
 	special        map[mmu.HPA]specialRoot // guest_mmu's special roots, by address
+	nestedRun      bool                    // a vCPU has a nested set-up: root_mmu's tables are EPT01/NPT01
 	row            int                     // guest level whose GPA the shown host walk translates, -1 when none
 	gpa            mmu.GPA                 // that GPA
 	hasGPA         bool
@@ -102,7 +103,7 @@ func tdpFocusAt(f *focus, v *mmu.View, tl *mmu.Timeline) *tdpFocus {
 	if !ok {
 		return nil
 	}
-	t := &tdpFocus{format: format, row: -1}
+	t := &tdpFocus{format: format, row: -1, nestedRun: f.nestedVCPU()}
 	var all []mmu.Event
 	done := 0
 	if v.Action >= 0 {
@@ -122,6 +123,9 @@ func tdpFocusAt(f *focus, v *mmu.View, tl *mmu.Timeline) *tdpFocus {
 		attempt, upTo, try = nil, 0, 1
 	}
 	t.grid = newGridModel(mode, att.levels, regRowOf(mode, format), attempt, upTo, try)
+	if b := firstBegin(all); guestStore(v, tl) && b != nil && b.Space == mmu.SpaceGPA {
+		t.grid.storeByGPA() // before the store's walk begins, too
+	}
 	col := hostContextOf(v.Machine, f.vcpu, all[from:to], v.Event)
 	t.nested, t.root, t.rooted, t.levels = col.nested, col.root, col.rooted, col.levels
 	if t.nested {
@@ -149,6 +153,16 @@ func tdpFocusAt(f *focus, v *mmu.View, tl *mmu.Timeline) *tdpFocus {
 	}
 	t.pathFor(v.Machine, f.vcpu)
 	return t
+}
+
+// firstBegin is the first begin event of an action, nil if none.
+func firstBegin(events []mmu.Event) *mmu.Event {
+	for i := range events {
+		if events[i].Kind == mmu.EvBegin {
+			return &events[i]
+		}
+	}
+	return nil
 }
 
 // guestStore says the step's action is a guest store by GPA (guest-write,

@@ -82,27 +82,36 @@ func specialRoots(m *mmu.Machine, vcpu int) map[mmu.HPA]specialRoot {
 }
 
 // gpaWord names the addresses the host column translates: L2 GPAs for
-// guest_mmu's tables.
+// guest_mmu's tables, L1 GPAs for root_mmu's in a nested run.
 func (t *tdpFocus) gpaWord() string {
-	if t.nested {
+	switch {
+	case t.nested:
 		return "L2 GPA"
+	case t.nestedRun:
+		return "L1 GPA"
 	}
 	return "GPA"
 }
 
 // guestWord names whose tables the grid's rows are: L2's when its
-// attempt went through EPT02/NPT02.
+// attempt went through EPT02/NPT02, L1's otherwise in a nested run.
 func (t *tdpFocus) guestWord() string {
-	if t.gridL2 {
+	switch {
+	case t.gridL2:
 		return "L2's"
+	case t.nestedRun:
+		return "L1's"
 	}
 	return "the guest's"
 }
 
 // gridNames are the grid's words for the guest and the host tables.
 func (t *tdpFocus) gridNames() (guest, host string) {
-	if t.gridL2 {
+	switch {
+	case t.gridL2:
 		return "L2", t.format.Name + "02"
+	case t.nestedRun:
+		return "L1", t.format.Name + "01"
 	}
 	return "guest", t.format.Name
 }

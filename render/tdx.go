@@ -384,8 +384,11 @@ func (t *tdpFocus) walkName() string {
 	if t.sept {
 		return "S-EPT"
 	}
-	if t.nested {
-		return t.format.Name + "02"
+	switch {
+	case t.nested:
+		return t.format.Name + "02" // guest_mmu's shadow of L1's EPT12/NPT12
+	case t.nestedRun:
+		return t.format.Name + "01" // root_mmu's tables for L1, in a nested run
 	}
 	return t.format.Name
 }
