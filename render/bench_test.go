@@ -136,3 +136,38 @@ func BenchmarkTween(b *testing.B) {
 		render.Tween(s1, s2, 0.5)
 	}
 }
+
+// BenchmarkLayoutNested lays out the largest scene of a nested run: the
+// step of nested-ept with the most boxes and rows (L2's tables, EPT02 with
+// its violation, L1's EPT12 read by KVM, the grid, the vCPU panel).
+func BenchmarkLayoutNested(b *testing.B) {
+	tl := timelineOf(b, "nested-ept")
+	size := render.Size{W: 870, H: 800}
+	var view *mmu.View
+	most, where := 0, 0
+	for s := 0; s < tl.Len(); s++ {
+		v, _ := tl.Seek(s)
+		n := 0
+		for _, bx := range render.Layout(v, tl, size).Boxes() {
+			n += 1 + len(bx.Rows)
+		}
+		if n > most {
+			most, where, view = n, s, v
+		}
+	}
+	b.Logf("largest nested scene: step %d, %d boxes and rows", where, most)
+	b.ReportAllocs()
+	for b.Loop() {
+		render.Layout(view, tl, size)
+	}
+}
+
+// BenchmarkOpenNested is opening the longest nested scenario in the game
+// (nested-npt-32bit-l1, 868 steps): every step laid out once for the zoom.
+func BenchmarkOpenNested(b *testing.B) {
+	tl := timelineOf(b, "nested-npt-32bit-l1")
+	b.ReportAllocs()
+	for b.Loop() {
+		render.NewStage(tl)
+	}
+}
