@@ -60,8 +60,8 @@ func hostChain(f *focus) []*link {
 func hostTableSpec(f *focus, hl hostLevel) *boxSpec {
 	t := f.tdp
 	name := t.tableName(hl.Level)
-	if r, ok := t.special[hl.Table]; ok {
-		name += " (" + r.name + ")"
+	if what := t.shadowKind(f.machine, hl.Table); what != "" {
+		name += " (" + what + ")"
 	}
 	title := fmt.Sprintf("%s @ HPA %s", name, hl.Table)
 	if hl.pending || t.fresh[hl.Table] {

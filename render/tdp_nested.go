@@ -1,6 +1,10 @@
 package render
 
-import "mmuviz/mmu"
+import (
+	"fmt"
+
+	"mmuviz/mmu"
+)
 
 // The 2D view of a nested vCPU. While it runs L2 the processor's
 // two-dimensional walk takes L2's page tables as the guest's and
@@ -79,6 +83,29 @@ func specialRoots(m *mmu.Machine, vcpu int) map[mmu.HPA]specialRoot {
 		}
 	}
 	return out
+}
+
+// shadowKind says what kind of guest_mmu page a table of EPT02/NPT02 is
+// when it shadows no table of L1's one for one: a special root, a
+// passthrough page (role.passthrough: L1's table has fewer levels), a
+// level-expanded page with its glevel (seed 001's design).
+func (t *tdpFocus) shadowKind(m *mmu.Machine, hpa mmu.HPA) string {
+	if !t.nested {
+		return ""
+	}
+	if r, ok := t.special[hpa]; ok {
+		return r.name
+	}
+	sp, ok := m.ShadowPageAt(hpa)
+	switch {
+	case !ok:
+		return ""
+	case sp.GLevel > 0 && sp.GLevel < sp.Level:
+		return fmt.Sprintf("glevel %d, passthrough", sp.GLevel)
+	case sp.Passthrough:
+		return "passthrough"
+	}
+	return ""
 }
 
 // gpaWord names the addresses the host column translates: L2 GPAs for
