@@ -154,6 +154,10 @@ func contextState(v *mmu.VCPU, id mmu.MMUID, c *mmu.MMU) string {
 		who = append(who, "walk_mmu")
 	}
 	s := "unused"
+	if c.RootValid {
+		// root_mmu while L2 runs: L1's root stays loaded for the exit.
+		s = "not current, keeps its root"
+	}
 	if len(who) > 0 {
 		s = "← " + strings.Join(who, ", ")
 	}
