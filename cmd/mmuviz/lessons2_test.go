@@ -1,37 +1,9 @@
 package main
 
-import (
-	"os"
-	"path/filepath"
-	"regexp"
-	"slices"
-	"strconv"
-	"strings"
-	"testing"
-
-	"mmuviz/lessons"
-	"mmuviz/scenarios"
-)
-
-// pin is what a lesson expects at one step of its scenario's timeline: the
-// kernel function of the step's event and a piece of its narration (the
-// numbers the lesson cites).
-type pin struct{ fn, text string }
-
-// pinnedLesson ties a lesson to the exact trace it was written for.
-type pinnedLesson struct {
-	lesson, scenario string
-	steps            int         // the timeline's length
-	pins             map[int]pin // by step: every step marker and jump link
-}
-
-// pinnedLessons are the lessons on EPT and the guest paging modes. Every
-// step marker <!-- step N --> and every jump link (#step=N) of each lesson
-// is pinned, so that a change of the engine or of a scenario that moves
-// the steps fails here, naming the lesson, the marker and what moved,
-// instead of silently putting the prose beside the wrong picture. When a
-// lesson gains a marker, pin it here too.
-var pinnedLessons = []pinnedLesson{
+// eptLessons are the lessons on EPT and the guest paging modes, pinned as
+// lessons_pins_test.go explains. When a lesson gains a marker, pin it here
+// too.
+var eptLessons = []variantLesson{
 	{
 		lesson: "walk-2d-ept", scenario: "ept-4on4", steps: 170,
 		pins: map[int]pin{
@@ -245,92 +217,4 @@ var pinnedLessons = []pinnedLesson{
 			148: {"paging64_gva_to_gpa", "GVA 0x1000000400123 → GPA 0x200123 → HPA 0x10200123, a 4 KiB page; 5 memory references"},
 		},
 	},
-}
-
-// jumpLink finds the jump links of a lesson's source.
-var jumpLink = regexp.MustCompile(`\(#step=(\d+)\)`)
-
-// TestPinnedLessons checks each pinned lesson: it is built in, names its
-// scenario, resolves against the timeline, and every marker and jump link
-// sits on the event the prose talks about.
-func TestPinnedLessons(t *testing.T) {
-	builtin := lessons.Builtin()
-	for _, pl := range pinnedLessons {
-		t.Run(pl.lesson, func(t *testing.T) {
-			if !slices.Contains(builtin, pl.lesson) {
-				t.Fatalf("lesson %s is not among the built-in lessons %v", pl.lesson, builtin)
-			}
-			l, err := lessons.LoadBuiltin(pl.lesson)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if l.Scenario != pl.scenario {
-				t.Fatalf("lesson %s follows scenario %q; its pins were written for %q", pl.lesson, l.Scenario, pl.scenario)
-			}
-			s, err := scenarios.LoadBuiltin(pl.scenario)
-			if err != nil {
-				t.Fatalf("lesson %s: %v", pl.lesson, err)
-			}
-			tl := s.Timeline()
-			if tl.Err != nil {
-				t.Fatalf("lesson %s: scenario %s: %v", pl.lesson, pl.scenario, s.ActionError(tl.ErrStep, tl.Err))
-			}
-			if tl.Len() != pl.steps {
-				t.Errorf("lesson %s was written for %d steps of scenario %s, which now has %d: check every marker",
-					pl.lesson, pl.steps, pl.scenario, tl.Len())
-			}
-			if err := l.Resolve(tl.Len()); err != nil {
-				t.Fatalf("lesson %s: %v", pl.lesson, err)
-			}
-
-			// What each pinned step is in the lesson: a marker (with its
-			// line) or a jump link.
-			where := map[int]string{}
-			for _, sec := range l.Sections {
-				if sec.From == 0 {
-					continue
-				}
-				where[sec.From] = "marker <!-- step " + strconv.Itoa(sec.From) + " --> (line " + strconv.Itoa(sec.Line) + ")"
-				if _, ok := pl.pins[sec.From]; !ok {
-					t.Errorf("lesson %s: %s is not pinned; add it to pinnedLessons", pl.lesson, where[sec.From])
-				}
-			}
-			src, err := os.ReadFile(filepath.Join("..", "..", "lessons", "content", pl.lesson+".md"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, m := range jumpLink.FindAllStringSubmatch(string(src), -1) {
-				n, _ := strconv.Atoi(m[1])
-				if _, ok := where[n]; !ok {
-					where[n] = "jump link (#step=" + m[1] + ")"
-				}
-				if _, ok := pl.pins[n]; !ok {
-					t.Errorf("lesson %s: %s is not pinned; add it to pinnedLessons", pl.lesson, where[n])
-				}
-			}
-
-			steps := make([]int, 0, len(pl.pins))
-			for step := range pl.pins {
-				steps = append(steps, step)
-			}
-			slices.Sort(steps)
-			for _, step := range steps {
-				want := pl.pins[step]
-				at, ok := where[step]
-				if !ok {
-					t.Errorf("lesson %s: step %d is pinned but is neither a marker nor a jump link of the lesson", pl.lesson, step)
-					continue
-				}
-				v, err := tl.Seek(step)
-				if err != nil {
-					t.Errorf("lesson %s, %s: %v", pl.lesson, at, err)
-					continue
-				}
-				if v.Event.Func != want.fn || !strings.Contains(v.Event.Text, want.text) {
-					t.Errorf("lesson %s, %s: step %d is now [%s] %q;\nthe lesson was written for [%s] ...%q...",
-						pl.lesson, at, step, v.Event.Func, v.Event.Text, want.fn, want.text)
-				}
-			}
-		})
-	}
 }

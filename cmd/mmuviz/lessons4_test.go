@@ -8,15 +8,6 @@ import (
 	"mmuviz/scenarios"
 )
 
-// The pins of the lessons on MMU contexts: roles and the CPUID marker,
-// TDX, nested paging. They join variantLessons, so TestVariantLessons
-// checks them and TestEveryLessonPinned counts them, with the helpers of
-// lessons3_test.go.
-
-func init() {
-	variantLessons = append(variantLessons, contextLessons...)
-}
-
 // contextLessons are the lessons whose scenarios show the vCPU panel.
 var contextLessons = []variantLesson{
 	{
