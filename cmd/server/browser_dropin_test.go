@@ -29,13 +29,7 @@ import (
 // scenario with variants, a drop onto the stage itself, and the
 // keyboard's "Open file…" input.
 func TestBrowserDropin(t *testing.T) {
-	needWasm(t)
-	exe := findBrowser(t)
-	base := startServer(t)
-	ctx := newBrowser(t, exe)
-	console := collectConsole(ctx)
-	within(t, ctx, 60*time.Second, "opening the page", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base))
-	waitReady(t, ctx)
+	ctx, console, base := openPage(t, 1280, 800, "")
 
 	mine := ownScenario(t)
 	dropFiles(t, ctx, false, file{"mine.mmu", mine})

@@ -31,13 +31,7 @@ import (
 // MMUVIZ_EXPORT_LONGEST=1 it also exports the longest lesson and logs
 // the time (no assertion on time).
 func TestBrowserFrames(t *testing.T) {
-	needWasm(t)
-	exe := findBrowser(t)
-	base := startServer(t)
-	ctx := newBrowser(t, exe)
-	console := collectConsole(ctx)
-	within(t, ctx, 60*time.Second, "opening the page", chromedp.EmulateViewport(1100, 700), chromedp.Navigate(base))
-	waitReady(t, ctx)
+	ctx, console, _ := openPage(t, 1100, 700, "")
 	dir := t.TempDir()
 	within(t, ctx, 10*time.Second, "allowing downloads", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{

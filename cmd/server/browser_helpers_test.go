@@ -361,3 +361,30 @@ func saveShot(t testing.TB, img image.Image, name string) {
 		t.Logf("screenshot saved to %s", p)
 	}
 }
+
+// openPage starts the server and a headless browser and opens the page at
+// hash (empty for the default) in a width×height viewport with loadPage.
+// It returns the browser, the console collector and the server's address.
+func openPage(t *testing.T, width, height int64, hash string) (context.Context, *consoleLog, string) {
+	t.Helper()
+	needWasm(t)
+	exe := findBrowser(t)
+	base := startServer(t)
+	ctx := newBrowser(t, exe)
+	what := "opening the page"
+	if hash != "" {
+		what += " at " + hash
+	}
+	return ctx, loadPage(t, ctx, width, height, base+hash, what), base
+}
+
+// loadPage starts collecting ctx's console, loads url in a width×height
+// viewport and waits until the stage is ready; what names the load in a
+// timeout's error.
+func loadPage(t testing.TB, ctx context.Context, width, height int64, url, what string) *consoleLog {
+	t.Helper()
+	console := collectConsole(ctx)
+	within(t, ctx, 60*time.Second, what, chromedp.EmulateViewport(width, height), chromedp.Navigate(url))
+	waitReady(t, ctx)
+	return console
+}

@@ -23,13 +23,7 @@ import (
 // each one: the step, the narration (an aria-live region), the counter,
 // the section marked current and the permalink.
 func TestBrowserLessons(t *testing.T) {
-	needWasm(t)
-	exe := findBrowser(t)
-	base := startServer(t)
-	ctx := newBrowser(t, exe)
-	console := collectConsole(ctx)
-	within(t, ctx, 60*time.Second, "opening the page", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base))
-	waitReady(t, ctx)
+	ctx, console, _ := openPage(t, 1280, 800, "")
 
 	want := nativeIndex(t)
 	indexByKeyboard(t, ctx)

@@ -82,10 +82,7 @@ const controlsShownJS = `(() => {
 // the page above a one-line caption, keys step and the hash keeps embed=1.
 func embedMode(t *testing.T, ctx context.Context, base, lesson string, total int) {
 	tab := newTab(t, ctx)
-	console := collectConsole(tab)
-	within(t, tab, 60*time.Second, "opening an embed link",
-		chromedp.EmulateViewport(1000, 600), chromedp.Navigate(base+"#lesson="+lesson+"&step=1&embed=1"))
-	waitReady(t, tab)
+	console := loadPage(t, tab, 1000, 600, base+"#lesson="+lesson+"&step=1&embed=1", "opening an embed link")
 	if eval[bool](t, tab, controlsShownJS) {
 		t.Error("embed mode shows the controls")
 	}
@@ -120,10 +117,7 @@ func embedMode(t *testing.T, ctx context.Context, base, lesson string, total int
 // clicker still steps, B and . blank the page to black and back, Esc leaves.
 func presenterMode(t *testing.T, ctx context.Context, base, lesson string, total int) {
 	tab := newTab(t, ctx)
-	console := collectConsole(tab)
-	within(t, tab, 60*time.Second, "opening the page to present",
-		chromedp.EmulateViewport(1280, 720), chromedp.Navigate(base+"#lesson="+lesson+"&step=1"))
-	waitReady(t, tab)
+	console := loadPage(t, tab, 1280, 720, base+"#lesson="+lesson+"&step=1", "opening the page to present")
 	eval[bool](t, tab, `(document.activeElement && document.activeElement.blur(), true)`)
 	press(t, tab, "f")
 	pollJS[bool](t, tab, 10*time.Second, "presenter mode",

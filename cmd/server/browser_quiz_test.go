@@ -22,13 +22,7 @@ import (
 // (lessons.NewQuiz, the code the command runs) and judges answers as
 // Question.Check does natively, in words and symbols, not colour alone.
 func TestBrowserQuiz(t *testing.T) {
-	needWasm(t)
-	exe := findBrowser(t)
-	base := startServer(t)
-	ctx := newBrowser(t, exe)
-	console := collectConsole(ctx)
-	within(t, ctx, 60*time.Second, "opening a quiz permalink", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base+"#quiz=7"))
-	waitReady(t, ctx)
+	ctx, console, _ := openPage(t, 1280, 800, "#quiz=7")
 	pollJS[bool](t, ctx, 10*time.Second, "the quiz", `!document.getElementById("quiz-view").hidden && location.hash === "#quiz=7"`)
 	wrong := checkQuiz(t, ctx, 7, lessons.QuizOptions{})
 	watchAccess(t, ctx, 7)

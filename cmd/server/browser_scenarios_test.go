@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"mmuviz/scenarios"
 )
 
@@ -20,13 +18,7 @@ import (
 // program's), with no notice, no crash and no console error; the middle
 // step of each default variant must draw a picture.
 func TestBrowserScenarios(t *testing.T) {
-	needWasm(t)
-	exe := findBrowser(t)
-	base := startServer(t)
-	ctx := newBrowser(t, exe)
-	console := collectConsole(ctx)
-	within(t, ctx, 60*time.Second, "opening the page", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(base))
-	waitReady(t, ctx)
+	ctx, console, _ := openPage(t, 1280, 800, "")
 	start, opened := time.Now(), 0
 	for _, name := range scenarios.Builtin() {
 		s, err := scenarios.LoadBuiltin(name)

@@ -28,14 +28,7 @@ import (
 // (in the page and in the iframe), buttons, autoplay, the URL hash, reload
 // and bad hashes behave, and that the console stays free of errors.
 func TestBrowser(t *testing.T) {
-	needWasm(t)
-	exe := findBrowser(t)
-	base := startServer(t)
-	ctx := newBrowser(t, exe)
-	console := collectConsole(ctx)
-
-	within(t, ctx, 60*time.Second, "opening the page", chromedp.EmulateViewport(1280, 720), chromedp.Navigate(base))
-	waitReady(t, ctx)
+	ctx, console, base := openPage(t, 1280, 720, "")
 	lesson := eval[string](t, ctx, `document.getElementById("stage").contentWindow.mmuviz.defaultLesson()`)
 	first := readPage(t, ctx)
 	total := readGame(t, ctx, 0).Total
