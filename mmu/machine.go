@@ -95,6 +95,10 @@ type VCPU struct {
 	HasRun bool
 	// GuestMode is is_guest_mode: the vCPU runs L2 (nested virtualization).
 	GuestMode bool
+	// cr0WPStale: the guest changed CR0.WP without an exit (a guest-owned
+	// bit with EPT), so root_mmu's cpu_role lags until
+	// kvm_mmu_refresh_passthrough_bits.
+	cr0WPStale bool
 	// Nested is the vCPU's nested virtualization state (svm->nested,
 	// vmx->nested): L1's and L2's registers, the root of L1's nested page
 	// tables, the last exits. Kind is NestedNone without nesting.

@@ -15,6 +15,7 @@ import (
 // else root_mmu as a TDP or a shadow MMU. It reports whether the context
 // was reconfigured.
 func (m *Machine) kvmInitMMU(v *VCPU) bool {
+	v.cr0WPStale = false // the roles are computed from the registers as they are
 	cpu := calcCPURole(&v.Regs, v.GuestMode)
 	switch {
 	case v.WalkMMUID == NestedMMUID:

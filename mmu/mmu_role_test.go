@@ -140,28 +140,67 @@ func TestCallbackStyles(t *testing.T) {
 	}
 }
 
-// TestTDPWPOnly checks that under TDP a CR0.WP flip re-runs kvm_init_mmu
-// without unloading the root.
+// TestTDPWPOnly checks CR0.WP-only writes on TDP. With NPT the write exits
+// and only kvm_init_mmu runs, roots kept. With EPT WP is guest-owned: no
+// exit, KVM's cpu_role goes stale, the processor's walk still honours the
+// new WP, and kvm_mmu_refresh_passthrough_bits catches KVM up.
 func TestTDPWPOnly(t *testing.T) {
-	e := newTestEnv(t, Paging4, DefaultConfig())
+	for _, kind := range []TDPKind{TDPNPT, TDPEPT} {
+		e := newTestEnv(t, Paging4, DefaultConfig())
+		if err := e.m.EnableTDP(TDPConfig{Kind: kind, Levels: 4}); err != nil {
+			t.Fatal(err)
+		}
+		e.mapPage(0x600000, 0x300000, PageSize, 0) // read-only, supervisor
+		e.load()
+		v := e.m.VCPUs[0]
+		root := v.RootMMU.Root
+		st := e.do(&SetReg{Reg: RegCR0, Op: RegClearBits, Value: CR0WP})
+		if kind == TDPNPT {
+			if !hasFunc(st, "init_kvm_tdp_mmu") || hasFunc(st, "kvm_mmu_reset_context") || !v.RootMMU.RootValid ||
+				v.RootMMU.Root != root || v.RootMMU.CPURole.Base.CR0WP() {
+				t.Errorf("NPT WP-only: %v, root %v valid %v", funcs(st), v.RootMMU.Root, v.RootMMU.RootValid)
+			}
+		} else {
+			if got := funcs(st); len(got) != 1 || got[0] != "cpu" || !v.RootMMU.CPURole.Base.CR0WP() || !v.cr0WPStale {
+				t.Errorf("EPT WP-only: %v, KVM's cr0_wp %v", got, v.RootMMU.CPURole.Base.CR0WP())
+			}
+			// The processor uses the real CR0.WP=0: a supervisor write to a
+			// read-only page is allowed.
+			if res := e.do(write(0x600000, false)).Result; !res.OK {
+				t.Errorf("EPT: supervisor write with WP=0 faults: %+v", res.Fault)
+			}
+			e.m.kvmMMURefreshPassthroughBits(v, &v.RootMMU)
+			if v.RootMMU.CPURole.Base.CR0WP() || v.cr0WPStale {
+				t.Error("kvm_mmu_refresh_passthrough_bits left cr0_wp stale")
+			}
+		}
+		st = e.do(&SetReg{Reg: RegCR4, Op: RegSetBits, Value: CR4SMEP})
+		if !hasFunc(st, "kvm_mmu_reset_context") || v.RootMMU.RootValid {
+			t.Errorf("%s CR4.SMEP: %v", kind, funcs(st))
+		}
+		res := e.do(read(0x400000, false))
+		if !hasFunc(res, "kvm_tdp_mmu_alloc_root") || v.RootMMU.Root != root {
+			t.Errorf("%s: after the reset the same root is found again by role: %v", kind, funcs(res))
+		}
+	}
+}
+
+// TestTDPCR3NoExit checks that a CR3 load on TDP does not exit, and that
+// with EPT a PAE guest's PDPTEs are loaded by the processor.
+func TestTDPCR3NoExit(t *testing.T) {
+	e := newTestEnv(t, PagingPAE, DefaultConfig())
 	if err := e.m.EnableTDP(TDPConfig{Kind: TDPEPT, Levels: 4}); err != nil {
 		t.Fatal(err)
 	}
 	e.load()
-	root := e.m.VCPUs[0].RootMMU.Root
-	st := e.do(&SetReg{Reg: RegCR0, Op: RegClearBits, Value: CR0WP})
-	v := e.m.VCPUs[0]
-	if !hasFunc(st, "init_kvm_tdp_mmu") || hasFunc(st, "kvm_mmu_reset_context") || !v.RootMMU.RootValid ||
-		v.RootMMU.Root != root || v.RootMMU.CPURole.Base.CR0WP() {
-		t.Errorf("WP-only under TDP: %v, root %v valid %v", funcs(st), v.RootMMU.Root, v.RootMMU.RootValid)
+	st := e.do(&SetReg{Reg: RegCR3, Value: e.regs.CR3})
+	for _, ev := range st.Events {
+		if ev.Func != "cpu" {
+			t.Errorf("CR3 load under EPT ran %s: %s", ev.Func, ev.Text)
+		}
 	}
-	st = e.do(&SetReg{Reg: RegCR4, Op: RegSetBits, Value: CR4SMEP})
-	if !hasFunc(st, "kvm_mmu_reset_context") || v.RootMMU.RootValid {
-		t.Errorf("CR4.SMEP under TDP: %v", funcs(st))
-	}
-	res := e.do(read(0x400000, false))
-	if !hasFunc(res, "kvm_tdp_mmu_alloc_root") || v.RootMMU.Root != root {
-		t.Errorf("after the reset the same root is found again by role: %v", funcs(res))
+	if len(st.Events) != 5 || !st.Result.OK {
+		t.Errorf("CR3 load: %d events (want 4 PDPTE loads and the write), %+v", len(st.Events), st.Result)
 	}
 }
 

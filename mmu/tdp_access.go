@@ -44,7 +44,7 @@ func (m *Machine) doAccessTDP(v *VCPU, a *Access, mode PagingMode, acc uint64, g
 			}
 		}
 		h := m.newHWWalk(v, a.GVA)
-		w := m.walkAddrGeneric(v, mmu, a.GVA, acc, h)
+		w := m.walkAddrGeneric(v, m.hardwareMMU(v, mmu), a.GVA, acc, h)
 		total += w.Refs
 		if w.Fault == nil || w.Fault.Exit == nil {
 			res := m.tdpAccessResult(v, a, mode, w, total, try)
@@ -186,6 +186,7 @@ func (m *Machine) x86EmulateInstruction(v *VCPU, a *Access, acc uint64, last *Gu
 	if v.WalkMMU() == &v.NestedMMU {
 		tr = &nestedTranslator{v: v}
 	}
+	m.kvmMMURefreshPassthroughBits(v, v.WalkMMU())
 	w := m.walkAddrGeneric(v, v.WalkMMU(), a.GVA, acc, tr)
 	if w.Fault != nil {
 		res.Fault = w.Fault

@@ -6,6 +6,12 @@ import "fmt"
 // table at cr3 into the PDPTR registers, as load_pdptrs does, refusing
 // present entries with reserved bits. Nothing is loaded on failure.
 func (m *Machine) loadPDPTRs(v *VCPU, cr3 uint64) (bool, string) {
+	return m.loadPDPTRsBy(v, cr3, false)
+}
+
+// loadPDPTRsBy is loadPDPTRs done by KVM (load_pdptrs) or, byCPU, by the
+// processor itself on a CR3 load that does not exit (EPT).
+func (m *Machine) loadPDPTRsBy(v *VCPU, cr3 uint64, byCPU bool) (bool, string) {
 	base := GPA(cr3 & 0xffffffe0)
 	rsvd := pdptrRsvdBits(m.Config.MaxPhyAddr)
 	var pd [4]uint64
@@ -22,10 +28,14 @@ func (m *Machine) loadPDPTRs(v *VCPU, cr3 uint64) (bool, string) {
 		m.refs++
 		pd[i] = val
 		if !m.Quiet {
-			m.emit(Event{Kind: EvRead, MMU: v.WalkMMU().Name, Func: "load_pdptrs", Space: SpaceGPA,
+			fn, who := "load_pdptrs", "load_pdptrs:"
+			if byCPU {
+				fn, who = "cpu", "The processor loads the PDPTEs itself (no exit):"
+			}
+			m.emit(Event{Kind: EvRead, MMU: v.WalkMMU().Name, Func: fn, Space: SpaceGPA,
 				Addr: uint64(gpa), Level: 3, Index: i, HasEntry: true, Old: val, New: val, HPA: hpa, HasHPA: true,
 				Table: uint64(base), Size: 8, VCPU: v.ID,
-				Text: fmt.Sprintf("load_pdptrs: PDPTE %d at GPA %s = %s is copied into the PDPTR%d register.", i, gpa, hex(val), i)})
+				Text: fmt.Sprintf("%s PDPTE %d at GPA %s = %s is copied into the PDPTR%d register.", who, i, gpa, hex(val), i)})
 		}
 		if val&PTPresent != 0 && val&rsvd != 0 {
 			return false, fmt.Sprintf("PDPTE %d = %s sets reserved bits %s", i, hex(val), hex(val&rsvd))
@@ -67,8 +77,15 @@ func (m *Machine) doSetReg(a *SetReg) (Result, error) {
 		next.Set(a.Reg, a.Value)
 	}
 	fn, why := m.validateRegWrite(v, a.Reg, &next)
+	noExit, exitWhy := m.tdpWriteWithoutExit(v, a.Reg, &old, &next)
+	if noExit {
+		fn = "cpu"
+	}
 	if why != "" {
 		return m.gp(v, fn, why)
+	}
+	if noExit {
+		return m.cpuSetReg(v, a.Reg, old, next, exitWhy)
 	}
 	if next.Mode() == PagingPAE && m.needPDPTRReload(a.Reg, &old, &next) {
 		if ok, msg := m.loadPDPTRs(v, next.CR3); !ok {
