@@ -10,8 +10,7 @@ import (
 // NPT12 (L1's format) at L1 GPA 2M mapping L2 GPAs [0, 4M) to L1 GPAs
 // [8M, 12M); L2 in l2Mode with its tables at L2 GPA 1M.
 type nestedEnv struct {
-	t   *testing.T
-	m   *Machine
+	nestedMachine
 	l1  *GuestTables // L1's own tables
 	npt *GuestTables // NPT12, in L1 memory
 	l2  *GuestTables // L2's own tables, in L2 memory
@@ -53,7 +52,7 @@ func newNestedEnvOpts(t *testing.T, hostLevels int, l1Mode, l2Mode PagingMode, v
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &nestedEnv{t: t, m: m}
+	e := &nestedEnv{nestedMachine: nestedMachine{t: t, m: m}}
 	e.must(m.SetOptions(o))
 	e.must(m.AddMemslot(Memslot{ID: 0, BaseGFN: 0, NPages: 64 << 8, BasePFN: PFN(nestedHPA >> PageShift)}))
 	e.must(m.EnableTDP(TDPConfig{Kind: TDPNPT, Levels: hostLevels}))
@@ -85,15 +84,23 @@ func newNestedEnvOpts(t *testing.T, hostLevels int, l1Mode, l2Mode PagingMode, v
 	return e
 }
 
-func (e *nestedEnv) must(err error) {
+// nestedMachine is the machine of a nested test (NPT's nestedEnv, EPT's
+// vmxEnv) and the test it fails.
+type nestedMachine struct {
+	t testing.TB
+	m *Machine
+}
+
+func (e *nestedMachine) must(err error) {
 	e.t.Helper()
 	if err != nil {
 		e.t.Fatal(err)
 	}
 }
 
-// do runs an action and fails the test on an engine error.
-func (e *nestedEnv) do(a Action) Step {
+// do runs an action and fails the test on an engine error or a broken
+// invariant.
+func (e *nestedMachine) do(a Action) Step {
 	e.t.Helper()
 	st, err := e.m.Do(a)
 	if err != nil {

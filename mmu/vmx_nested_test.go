@@ -1,17 +1,13 @@
 package mmu
 
-import (
-	"strings"
-	"testing"
-)
+import "testing"
 
 // A nested EPT test machine: 64 MiB of L1 memory at HPA 256M, L0 on 4-level
 // EPT with A/D bits and execute-only pages; L1 4-level with its tables at
 // L1 GPA 1M; EPT12 at L1 GPA 2M mapping L2 GPAs [0, 4M) to L1 GPAs
 // [8M, 12M) read/write/execute; L2 4-level with its tables at L2 GPA 1M.
 type vmxEnv struct {
-	t    testing.TB
-	m    *Machine
+	nestedMachine
 	ept  *EPT12Tables
 	eptp uint64
 	l2   *GuestTables
@@ -23,7 +19,7 @@ func newVMXEnv(t testing.TB, ad bool) *vmxEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &vmxEnv{t: t, m: m}
+	e := &vmxEnv{nestedMachine: nestedMachine{t: t, m: m}}
 	e.must(m.AddMemslot(Memslot{ID: 0, BaseGFN: 0, NPages: 64 << 8, BasePFN: PFN(nestedHPA >> PageShift)}))
 	e.must(m.EnableTDP(TDPConfig{Kind: TDPEPT, Levels: 4, AD: true, ExecOnly: true}))
 	l1Tables, err := NewGuestTables(m, Paging4, 1<<20, 64<<10)
@@ -43,27 +39,6 @@ func newVMXEnv(t testing.TB, ad bool) *vmxEnv {
 	e.must(err)
 	e.must(m.SetupNestedL2Regs(0, l1RegsFor(Paging4, e.l2.CR3())))
 	return e
-}
-
-func (e *vmxEnv) must(err error) {
-	e.t.Helper()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-// do runs an action and fails the test on an engine error or a broken
-// invariant.
-func (e *vmxEnv) do(a Action) Step {
-	e.t.Helper()
-	st, err := e.m.Do(a)
-	if err != nil {
-		e.t.Fatalf("%T: %v", a, err)
-	}
-	if bad := e.m.CheckShadowInvariants(); len(bad) > 0 {
-		e.t.Fatalf("%T: invariants broken:\n%s", a, strings.Join(bad, "\n"))
-	}
-	return st
 }
 
 func (e *vmxEnv) mapL2(gva GVA, l2 GPA, flags PTE) {
