@@ -1,10 +1,6 @@
 package mmu
 
-import (
-	"bufio"
-	"os"
-	"testing"
-)
+import "testing"
 
 // benchTD is a booted TD whose private and shared pages are mapped, run
 // quietly.
@@ -21,25 +17,20 @@ func benchTD(b *testing.B) *tdEnv {
 // BenchmarkTDXWalkPrivate is a guest read of a private page that needs no
 // exit: 24 references, all through the S-EPT.
 func BenchmarkTDXWalkPrivate(b *testing.B) {
-	e := benchTD(b)
-	a := &Access{GVA: tdPrivGVA, Kind: AccessRead}
-	n, refs := 0, 0
-	for b.Loop() {
-		st, _ := e.m.Do(a)
-		if !st.Result.OK {
-			b.Fatal(st.Result)
-		}
-		n, refs = n+1, st.Result.Refs
-	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "walks/s")
-	b.ReportMetric(float64(refs), "refs/walk")
+	benchTDWalk(b, tdPrivGVA)
 }
 
 // BenchmarkTDXWalkShared is the same read of the shared page: the guest
 // tables through the S-EPT, the final GPA through the shared EPT.
 func BenchmarkTDXWalkShared(b *testing.B) {
+	benchTDWalk(b, tdSharedGVA)
+}
+
+// benchTDWalk reads gva in the booted TD again and again, reporting walks
+// a second and the references of a walk.
+func benchTDWalk(b *testing.B, gva GVA) {
 	e := benchTD(b)
-	a := &Access{GVA: tdSharedGVA, Kind: AccessRead}
+	a := &Access{GVA: gva, Kind: AccessRead}
 	n, refs := 0, 0
 	for b.Loop() {
 		st, _ := e.m.Do(a)
@@ -73,25 +64,9 @@ func BenchmarkTDXConvertRoundTrip(b *testing.B) {
 // serving a TDCALL, "guest store" the engine's name for the guest's own
 // store, "invariants" its checker).
 func TestTDXFuncNames(t *testing.T) {
-	known := map[string]bool{"cpu": true, "guest store": true, "invariants": true}
-	for _, f := range []string{"/work/shared/reference/names/kernel-6.16-kvm-identifiers.txt",
-		"/work/shared/reference/names/seed-identifiers.txt"} {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Skipf("no list of names: %v", err)
-		}
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			known[sc.Text()] = true
-		}
-		fh.Close()
-	}
+	known := knownFuncNames(t)
 	e := newTD(t, 48)
 	for _, a := range tdxScript(e) {
-		for _, ev := range e.do(a).Events {
-			if !known[ev.Func] {
-				t.Errorf("%T names %q, which is no 6.16 identifier", a, ev.Func)
-			}
-		}
+		checkFuncNames(t, known, a, e.do(a))
 	}
 }
