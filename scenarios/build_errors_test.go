@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"errors"
 	"strings"
 	"testing"
 )
@@ -192,22 +191,7 @@ var buildErrors = []struct{ src, want string }{
 
 func TestBuildErrors(t *testing.T) {
 	for _, tc := range buildErrors {
-		s, err := Load("t.mmu", []byte(tc.src))
-		if err == nil {
-			_, err = s.Run()
-		}
-		if err == nil {
-			t.Errorf("%q: no error, want %s", tc.src, tc.want)
-			continue
-		}
 		// {commands} stands for the command list, which grows with the engine.
-		want := strings.ReplaceAll(tc.want, "{commands}", strings.Join(CommandNames(), ", "))
-		if err.Error() != want {
-			t.Errorf("%q:\n got %s\nwant %s", tc.src, err, want)
-		}
-		var e *Error
-		if !errors.As(err, &e) {
-			t.Errorf("%q: error %T is not an *Error", tc.src, err)
-		}
+		checkBuildError(t, tc.src, strings.ReplaceAll(tc.want, "{commands}", strings.Join(CommandNames(), ", ")))
 	}
 }

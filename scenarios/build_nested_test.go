@@ -98,31 +98,14 @@ func TestNestedScenariosInvariants(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m := s.Machine.Clone()
 			var views []string
-			for _, a := range s.Script {
-				if _, err := m.Do(a); err != nil {
-					t.Fatal(err)
-				}
+			replay(t, s, func(_ int, a mmu.Action, m *mmu.Machine) {
 				if bad := m.CheckShadowInvariants(); len(bad) > 0 {
 					t.Fatalf("after line %d (%s): %v", a.Src().Line, a.Src().Text, bad)
 				}
 				views = append(views, nestedView(m))
-			}
-			tl := s.Timeline()
-			if tl.Err != nil {
-				t.Fatal(tl.Err)
-			}
-			for a, st := range tl.Steps {
-				end := tl.StepOf(a, max(len(st.Events)-1, 0))
-				v, err := tl.Seek(end)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := nestedView(v.Machine); got != views[a] {
-					t.Fatalf("Seek(%d), the end of line %d, differs from running the script", end, st.Action.Src().Line)
-				}
-			}
+			})
+			checkSeekAtActionEnds(t, s, views, nestedView)
 		})
 	}
 	if n < 5 {

@@ -61,13 +61,9 @@ func TestShadowScenariosInvariants(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m := s.Machine.Clone()
 			var views []string
 			bug, seen := knownInvariantBugs[ids[i]], false
-			for i, a := range s.Script {
-				if _, err := m.Do(a); err != nil {
-					t.Fatal(s.ActionError(i, err))
-				}
+			replay(t, s, func(_ int, a mmu.Action, m *mmu.Machine) {
 				var bad []string
 				for _, b := range m.CheckShadowInvariants() {
 					if bug != "" && strings.Contains(b, bug) {
@@ -80,24 +76,11 @@ func TestShadowScenariosInvariants(t *testing.T) {
 					t.Fatalf("after line %d (%s): %v", a.Src().Line, a.Src().Text, bad)
 				}
 				views = append(views, shadowView(m))
-			}
+			})
 			if bug != "" && !seen {
 				t.Errorf("the checker never reported the known bug %q", bug)
 			}
-			tl := s.Timeline()
-			if tl.Err != nil {
-				t.Fatal(tl.Err)
-			}
-			for i, st := range tl.Steps {
-				end := tl.StepOf(i, max(len(st.Events)-1, 0))
-				v, err := tl.Seek(end)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := shadowView(v.Machine); got != views[i] {
-					t.Fatalf("Seek(%d), the end of line %d, differs from running the script", end, st.Action.Src().Line)
-				}
-			}
+			tl := checkSeekAtActionEnds(t, s, views, shadowView)
 			// EachView's machines are Seek's, step by step.
 			k := 0
 			tl.EachView(func(v *mmu.View) {
@@ -132,13 +115,6 @@ func TestShadowBuildErrors(t *testing.T) {
 		{ram + "paging level4\nscript\nwrite 0x1000 value=1 size=3", "t.mmu:4:27: write: size is 1, 2, 4 or 8 bytes, not 3"},
 		{ram + "paging level4\nscript\nread 0x1000 value=1", "t.mmu:4:13: read: unknown key \"value\" (usage: read GVA [user|supervisor|implicit] [vcpu=N])"},
 	} {
-		_, err := Load("t.mmu", []byte(tc.src))
-		if err == nil {
-			s, _ := Load("t.mmu", []byte(tc.src))
-			_, err = s.Run()
-		}
-		if err == nil || err.Error() != tc.want {
-			t.Errorf("%q:\n got %v\nwant %s", tc.src, err, tc.want)
-		}
+		checkBuildError(t, tc.src, tc.want)
 	}
 }

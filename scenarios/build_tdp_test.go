@@ -63,13 +63,7 @@ var tdpBuildErrors = []struct{ src, want string }{
 
 func TestTDPBuildErrors(t *testing.T) {
 	for _, tc := range tdpBuildErrors {
-		s, err := Load("t.mmu", []byte(tc.src))
-		if err == nil {
-			_, err = s.Run()
-		}
-		if err == nil || err.Error() != tc.want {
-			t.Errorf("%q:\n got %v\nwant %s", tc.src, err, tc.want)
-		}
+		checkBuildError(t, tc.src, tc.want)
 	}
 }
 
@@ -176,24 +170,9 @@ func TestTDPScenarioSeek(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tl := s.Timeline()
-			if tl.Err != nil {
-				t.Fatal(tl.Err)
-			}
-			m := s.Machine.Clone()
-			for a, act := range s.Script {
-				if _, err := m.Do(act); err != nil {
-					t.Fatal(err)
-				}
-				end := tl.StepOf(a, max(1, len(tl.Steps[a].Events))-1)
-				v, err := tl.Seek(end)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if tdpFingerprint(v.Machine) != tdpFingerprint(m) {
-					t.Fatalf("Seek(%d), the end of line %d, differs from running the script", end, act.Src().Line)
-				}
-			}
+			var views []string
+			replay(t, s, func(_ int, _ mmu.Action, m *mmu.Machine) { views = append(views, tdpFingerprint(m)) })
+			tl := checkSeekAtActionEnds(t, s, views, tdpFingerprint)
 			for k := 1; k < tl.Len(); k += 7 {
 				v1, _ := tl.Seek(k)
 				_, _ = tl.Seek(tl.Len() - 1)

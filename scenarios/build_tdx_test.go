@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -57,21 +56,7 @@ var tdxErrors = []struct{ src, want string }{
 
 func TestTDXBuildErrors(t *testing.T) {
 	for _, tc := range tdxErrors {
-		s, err := Load("t.mmu", []byte(tc.src))
-		if err == nil {
-			_, err = s.Run()
-		}
-		if err == nil {
-			t.Errorf("%q: no error, want %s", tc.src, tc.want)
-			continue
-		}
-		if err.Error() != tc.want {
-			t.Errorf("%q:\n got %s\nwant %s", tc.src, err, tc.want)
-		}
-		var e *Error
-		if !errors.As(err, &e) {
-			t.Errorf("%q: error %T is not an *Error", tc.src, err)
-		}
+		checkBuildError(t, tc.src, tc.want)
 	}
 }
 
@@ -98,15 +83,11 @@ func TestTDXScenarioInvariants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := s.Machine.Clone()
-	for i, a := range s.Script {
-		if _, err := m.Do(a); err != nil {
-			t.Fatal(s.ActionError(i, err))
-		}
+	replay(t, s, func(_ int, a mmu.Action, m *mmu.Machine) {
 		if err := m.CheckTDXInvariants(); err != nil {
 			t.Fatalf("after line %d (%s): %v", a.Src().Line, a.Src().Text, err)
 		}
-	}
+	})
 }
 
 // tdxCoverage notes what a step shows of TDX: each SEAMCALL by the

@@ -88,12 +88,7 @@ func TestRootsCR3Switch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := s.Machine.Clone()
-	for i, a := range s.Script {
-		if _, err := m.Do(a); err != nil {
-			t.Fatal(s.ActionError(i, err))
-		}
-	}
+	m := replay(t, s, nil)
 	st, _ := m.RootStats()
 	// vCPU 0: B, C, D, E, C miss (5); A, B hit (2); E and C evict (2).
 	// vCPU 1: pae_root freed twice, no cache involved.
