@@ -73,78 +73,78 @@ func (b *builder) needTD(c *call) error {
 	return nil
 }
 
-// tdxRange reads a TD command's GPA and size= (4K by default).
-func (b *builder) tdxRange(c *call) (mmu.GPA, uint64, error) {
-	if err := b.needTD(c); err != nil {
-		return 0, 0, err
-	}
-	a, _ := c.arg(0)
-	return b.gpaRange(c, a, mmu.PageSize)
+// tdxTarget is what a TD command on a range of guest memory names: the
+// GPA (at pos, where the action is placed), size= (4K by default) and
+// vcpu=.
+type tdxTarget struct {
+	gpa  mmu.GPA
+	size uint64
+	vcpu int
+	pos  Pos
 }
 
-func (b *builder) tdxInitMem(c *call) error {
-	gpa, size, err := b.tdxRange(c)
+// tdxRange reads a TD command's GPA, size= and vcpu=.
+func (b *builder) tdxRange(c *call) (tdxTarget, error) {
+	if err := b.needTD(c); err != nil {
+		return tdxTarget{}, err
+	}
+	a, _ := c.arg(0)
+	gpa, size, err := b.gpaRange(c, a, mmu.PageSize)
 	if err != nil {
-		return err
+		return tdxTarget{}, err
 	}
 	id, _, err := b.vcpuArg(c)
 	if err != nil {
+		return tdxTarget{}, err
+	}
+	return tdxTarget{gpa: gpa, size: size, vcpu: id, pos: a.Value.Pos}, nil
+}
+
+// tdxWhole adds a TD command that takes no operand, a, at c.
+func (b *builder) tdxWhole(c *call, a mmu.Action) error {
+	if err := b.needTD(c); err != nil {
 		return err
 	}
-	a, _ := c.arg(0)
-	b.add(&mmu.TDXInitMemRegion{Source: source(c), VCPU: id, GPA: gpa, Size: size,
-		Measure: onOff(c, "measure", false)}, a.Value.Pos)
+	b.add(a, c.Pos)
+	return nil
+}
+
+func (b *builder) tdxInitMem(c *call) error {
+	r, err := b.tdxRange(c)
+	if err != nil {
+		return err
+	}
+	b.add(&mmu.TDXInitMemRegion{Source: source(c), VCPU: r.vcpu, GPA: r.gpa, Size: r.size,
+		Measure: onOff(c, "measure", false)}, r.pos)
 	return nil
 }
 
 func (b *builder) tdxFinalize(c *call) error {
-	if err := b.needTD(c); err != nil {
-		return err
-	}
-	b.add(&mmu.TDXFinalize{Source: source(c)}, c.Pos)
-	return nil
+	return b.tdxWhole(c, &mmu.TDXFinalize{Source: source(c)})
 }
 
 func (b *builder) tdxAccept(c *call) error {
-	gpa, _, err := b.tdxRange(c)
+	r, err := b.tdxRange(c)
 	if err != nil {
 		return err
 	}
-	id, _, err := b.vcpuArg(c)
-	if err != nil {
-		return err
-	}
-	a, _ := c.arg(0)
-	b.add(&mmu.TDXAccept{Source: source(c), VCPU: id, GPA: gpa}, a.Value.Pos)
+	b.add(&mmu.TDXAccept{Source: source(c), VCPU: r.vcpu, GPA: r.gpa}, r.pos)
 	return nil
 }
 
 func (b *builder) tdxMapGPA(c *call) error {
-	gpa, size, err := b.tdxRange(c)
+	r, err := b.tdxRange(c)
 	if err != nil {
 		return err
 	}
-	id, _, err := b.vcpuArg(c)
-	if err != nil {
-		return err
-	}
-	a, _ := c.arg(0)
-	b.add(&mmu.TDXMapGPA{Source: source(c), VCPU: id, GPA: gpa, Size: size}, a.Value.Pos)
+	b.add(&mmu.TDXMapGPA{Source: source(c), VCPU: r.vcpu, GPA: r.gpa, Size: r.size}, r.pos)
 	return nil
 }
 
 func (b *builder) tdxCheck(c *call) error {
-	if err := b.needTD(c); err != nil {
-		return err
-	}
-	b.add(&mmu.TDXCheck{Source: source(c)}, c.Pos)
-	return nil
+	return b.tdxWhole(c, &mmu.TDXCheck{Source: source(c)})
 }
 
 func (b *builder) tdxDestroy(c *call) error {
-	if err := b.needTD(c); err != nil {
-		return err
-	}
-	b.add(&mmu.TDXDestroy{Source: source(c)}, c.Pos)
-	return nil
+	return b.tdxWhole(c, &mmu.TDXDestroy{Source: source(c)})
 }
