@@ -103,6 +103,9 @@ type VCPU struct {
 	// vmx->nested): L1's and L2's registers, the root of L1's nested page
 	// tables, the last exits. Kind is NestedNone without nesting.
 	Nested NestedState
+	// Roots counts this vCPU's root loads, frees and cache hits and misses
+	// (shadow paging; the VM's totals are Machine.RootStats).
+	Roots RootStats
 	// CallbackWrites counts the callback assignments KVM made to the
 	// three contexts so far: the cost seed 000 is about.
 	CallbackWrites int

@@ -54,7 +54,7 @@ func (m *Machine) kvmMMUNewPGD(v *VCPU, pgd uint64) {
 	}
 	if mmu.RootValid && m.isRootUsable(currentRoot(mmu), pgd, mmu.RootRole) {
 		sp.WriteFloodingCount = 0
-		m.shadow.stats.CacheHits++
+		m.countRoots(v, func(s *RootStats) { s.CacheHits++ })
 		if !m.Quiet {
 			m.emit(Event{Kind: EvCheck, MMU: mmu.Name, Func: "fast_pgd_switch", Space: SpaceHPA, Addr: uint64(sp.SPT),
 				VCPU: v.ID, Text: fmt.Sprintf("fast_pgd_switch: the current root already shadows %s %s with the current "+
@@ -63,18 +63,20 @@ func (m *Machine) kvmMMUNewPGD(v *VCPU, pgd uint64) {
 		return
 	}
 	var hit bool
+	hadCurrent := mmu.RootValid
 	if mmu.RootValid {
 		hit = m.cachedRootFindAndKeepCurrent(v, mmu, pgd)
 	} else {
 		hit = m.cachedRootFindWithoutCurrent(v, mmu, pgd)
 	}
 	if !hit {
-		if mmu.RootValid || mmu.PrevRoots != ([KVMMMUNumPrevRoots]RootInfo{}) {
-			m.shadow.stats.CacheMisses++
+		// With a current root the miss was counted as it was narrated
+		// (cached_root_find_and_keep_current).
+		if !hadCurrent && mmu.PrevRoots != ([KVMMMUNumPrevRoots]RootInfo{}) {
+			m.countRoots(v, func(s *RootStats) { s.CacheMisses++ })
 		}
 		return
 	}
-	m.shadow.stats.CacheHits++
 	if hsp := m.shadow.spAt(mmu.Root); hsp != nil {
 		hsp.WriteFloodingCount = 0
 	}

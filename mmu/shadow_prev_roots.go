@@ -52,6 +52,25 @@ type RootStats struct {
 	Evicted     int // LRU entries of prev_roots freed to make room
 }
 
+// countRoots counts a root event for the VM and for vCPU v, before the
+// event is recorded, so that a picture of the event's step shows it.
+func (m *Machine) countRoots(v *VCPU, add func(*RootStats)) {
+	add(&m.shadow.stats)
+	if v != nil {
+		add(&v.Roots)
+	}
+}
+
+// VCPURootStats returns vCPU id's share of the counts; ok is false
+// without shadow paging or for no such vCPU.
+func (m *Machine) VCPURootStats(id int) (RootStats, bool) {
+	v, err := m.VCPU(id)
+	if m.shadow == nil || err != nil {
+		return RootStats{}, false
+	}
+	return v.Roots, true
+}
+
 // RootStats returns the counts; ok is false without shadow paging.
 func (m *Machine) RootStats() (RootStats, bool) {
 	if m.shadow == nil {
@@ -148,6 +167,7 @@ func (m *Machine) cachedRootFindAndKeepCurrent(v *VCPU, mmu *MMU, pgd uint64) bo
 		setCurrentRoot(mmu, mmu.PrevRoots[i])
 		mmu.PrevRoots[i] = cur
 		if m.isRootUsable(currentRoot(mmu), pgd, mmu.RootRole) {
+			m.countRoots(v, func(s *RootStats) { s.CacheHits++ })
 			m.emitRootCache(v, mmu, fmt.Sprintf("cached_root_find_and_keep_current: prev_roots[%d] shadows %s %s "+
 				"with the current role (is_root_usable): it becomes the current root at HPA %s, and the root of %s %s "+
 				"moves into prev_roots, most recent first: %s.", i, pgdName(v, mmu), hex(pgd), mmu.Root,
@@ -156,8 +176,9 @@ func (m *Machine) cachedRootFindAndKeepCurrent(v *VCPU, mmu *MMU, pgd uint64) bo
 		}
 	}
 	lru := currentRoot(mmu)
+	m.countRoots(v, func(s *RootStats) { s.CacheMisses++ })
 	if lru.Valid {
-		m.shadow.stats.Evicted++
+		m.countRoots(v, func(s *RootStats) { s.Evicted++ })
 	}
 	p := pgdName(v, mmu)
 	m.emitRootCache(v, mmu, fmt.Sprintf("cached_root_find_and_keep_current: no cached root shadows %s %s. The root "+
@@ -186,6 +207,7 @@ func (m *Machine) cachedRootFindWithoutCurrent(v *VCPU, mmu *MMU, pgd uint64) bo
 			mmu.PrevRoots[i] = mmu.PrevRoots[i+1]
 		}
 		mmu.PrevRoots[KVMMMUNumPrevRoots-1] = RootInfo{}
+		m.countRoots(v, func(s *RootStats) { s.CacheHits++ })
 		m.emitRootCache(v, mmu, fmt.Sprintf("cached_root_find_without_current: a cached root shadows %s %s: it "+
 			"becomes the current root at HPA %s; prev_roots: %s.", pgdName(v, mmu), hex(pgd), mmu.Root,
 			m.describePrevRoots(v, mmu)))
@@ -213,7 +235,7 @@ func (m *Machine) freePrevRoot(v *VCPU, mmu *MMU, i int, why string, invalid *[]
 		return
 	}
 	mmu.PrevRoots[i] = RootInfo{}
-	m.shadow.stats.Freed++
+	m.countRoots(v, func(s *RootStats) { s.Freed++ })
 	if !m.Quiet {
 		m.emit(Event{Kind: EvSet, MMU: mmu.Name, Func: "kvm_mmu_free_roots", Space: SpaceHPA, Addr: uint64(r.HPA),
 			VCPU: v.ID, Text: fmt.Sprintf("kvm_mmu_free_roots(KVM_MMU_ROOT_PREVIOUS(%d)): %s, so vCPU %d lets go of "+

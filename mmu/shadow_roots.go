@@ -38,10 +38,10 @@ func (m *Machine) kvmMMULoadShadow(v *VCPU) error {
 	if mmu.RootRole.Direct() {
 		alloc = m.mmuAllocDirectRoots
 	}
+	m.countRoots(v, func(s *RootStats) { s.Loads++ })
 	if err := alloc(v); err != nil {
 		return err
 	}
-	m.shadow.stats.Loads++
 	m.kvmMMUSyncRoots(v)
 	if mmu != &v.RootMMU {
 		m.emitLoadNestedPGD(v, mmu)
@@ -351,7 +351,7 @@ func (m *Machine) kvmMMUFreeRootsShadow(v *VCPU, mmu *MMU, why string) {
 	}
 	root, dummy := mmu.Root, isDummyRoot(mmu)
 	mmu.Root, mmu.RootValid, mmu.RootPGD = 0, false, 0
-	m.shadow.stats.Freed++
+	m.countRoots(v, func(s *RootStats) { s.Freed++ })
 	if !m.Quiet {
 		m.emit(Event{Kind: EvSet, MMU: mmu.Name, Func: "kvm_mmu_free_roots", Space: SpaceHPA, Addr: uint64(root),
 			VCPU: v.ID, Text: fmt.Sprintf("kvm_mmu_free_roots(KVM_MMU_ROOT_CURRENT): %s, so vCPU %d lets go of %s "+

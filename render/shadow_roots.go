@@ -28,6 +28,7 @@ const (
 type rootsVCPU struct {
 	id    int
 	roots mmu.ShadowRoots
+	stats mmu.RootStats // this vCPU's share of the counts
 	// leaked marks the obsolete roots no pending request will free
 	// (ObsoleteRootsHeld): index 0 the current root, 1+i prev_roots[i].
 	leaked [1 + mmu.KVMMMUNumPrevRoots]bool
@@ -46,7 +47,8 @@ func (s *shadowFocus) gatherRoots(m *mmu.Machine) {
 		for _, p := range r.Prev {
 			show = show || p.Valid
 		}
-		s.vcpuRoots = append(s.vcpuRoots, rootsVCPU{id: v.ID, roots: r})
+		st, _ := m.VCPURootStats(v.ID)
+		s.vcpuRoots = append(s.vcpuRoots, rootsVCPU{id: v.ID, roots: r, stats: st})
 	}
 	for _, o := range m.ObsoleteRootsHeld() {
 		for i := range s.vcpuRoots {
@@ -127,11 +129,16 @@ func (s *shadowFocus) rootsSpecs(f *focus) []*boxSpec {
 			}
 			add(name, RootSlotText(true, p.PGD, p.Root), note, ink)
 		}
-		if n == len(s.vcpuRoots)-1 {
-			st := s.stats
-			text := fmt.Sprintf("all vCPUs: loads %d · hits %d · misses %d · evictions %d · freed %d",
-				st.Loads, st.CacheHits, st.CacheMisses, st.Evicted, st.Freed)
+		counts := func(who string, st mmu.RootStats) {
+			text := fmt.Sprintf("%s: loads %d · hits %d · misses %d · evictions %d · freed %d",
+				who, st.Loads, st.CacheHits, st.CacheMisses, st.Evicted, st.Freed)
 			sp.rows = append(sp.rows, rowSpec{index: -1, span: &cell{s: text, font: Prose, color: Ink}})
+		}
+		if len(s.vcpuRoots) > 1 {
+			counts(fmt.Sprintf("vCPU %d", vr.id), vr.stats)
+		}
+		if n == len(s.vcpuRoots)-1 {
+			counts("all vCPUs", s.stats)
 		}
 		for i := range sp.rows {
 			f.markTarget(&sp.rows[i], s.cur.box == sbRoots && s.cur.vcpu == vr.id && s.cur.row == i)
