@@ -75,29 +75,14 @@ func (c *invChecker) checkEPT02Translations(v *VCPU) {
 	if !mmu.RootValid || isDummyRoot(mmu) {
 		return
 	}
-	c.ept02WalkTable(v, mmu.Root, mmu.RootRole.Level(), 0, false)
-}
-
-// ept02WalkTable visits the shadow-present entries of one EPT02 table.
-func (c *invChecker) ept02WalkTable(v *VCPU, table HPA, level int, base uint64, unsync bool) {
-	if sp := c.s.spAt(table); sp != nil && sp.Unsync {
-		unsync = true
-	}
-	for i := 0; i < 512; i++ {
-		e := c.m.readSPTE(table + HPA(8*i))
-		mmio := c.s.masks.isMMIOSPTE(e)
-		if !isShadowPresentPTE(e) && !mmio {
-			continue
-		}
-		l2 := base | uint64(i)<<(PageShift+9*uint(level-1))
-		if level == 1 || e&EPTPageSize != 0 || mmio {
+	// The shadow-present leaves of EPT02, but those below an unsync page,
+	// which may lag EPT12 until the next sync.
+	c.walkLeaves(&leafWalk{present: isShadowPresentPTE, large: EPTPageSize,
+		visit: func(sptep HPA, level int, l2, e uint64, unsync bool) {
 			if !unsync {
-				c.checkEPT02Leaf(v, table+HPA(8*i), level, GPA(l2), e)
+				c.checkEPT02Leaf(v, sptep, level, GPA(l2), e)
 			}
-			continue
-		}
-		c.ept02WalkTable(v, HPA(e&eptAddrMask), level-1, l2, unsync)
-	}
+		}}, mmu.Root, mmu.RootRole.Level(), 0, false)
 }
 
 // checkEPT02Leaf checks one EPT02 leaf for L2 GPA l2.

@@ -17,30 +17,14 @@ func (c *invChecker) checkNestedTranslations(v *VCPU) {
 	if !mmu.RootValid || isDummyRoot(mmu) || v.Nested.Kind != NestedSVM {
 		return
 	}
-	level := mmu.RootRole.Level()
-	c.nestedWalkTable(v, mmu.Root, level, 0, false)
-}
-
-// nestedWalkTable visits the present entries of one table of NPT02.
-func (c *invChecker) nestedWalkTable(v *VCPU, table HPA, level int, base uint64, unsync bool) {
-	if sp := c.s.spAt(table); sp != nil && sp.Unsync {
-		unsync = true
-	}
-	for i := 0; i < 512; i++ {
-		e := c.m.readSPTE(table + HPA(8*i))
-		mmio := c.s.masks.isMMIOSPTE(e)
-		if e&PTPresent == 0 && !mmio {
-			continue
-		}
-		l2 := base | uint64(i)<<(PageShift+9*uint(level-1))
-		if level == 1 || e&PTPageSize != 0 || mmio {
+	// The leaves of NPT02, but those below an unsync page, which may
+	// lag NPT12 until the next sync.
+	c.walkLeaves(&leafWalk{present: ptPresent, large: PTPageSize,
+		visit: func(sptep HPA, level int, l2, e uint64, unsync bool) {
 			if !unsync {
-				c.checkNestedLeaf(v, table+HPA(8*i), level, GPA(l2), e)
+				c.checkNestedLeaf(v, sptep, level, GPA(l2), e)
 			}
-			continue
-		}
-		c.nestedWalkTable(v, HPA(e&eptAddrMask), level-1, l2, unsync)
-	}
+		}}, mmu.Root, mmu.RootRole.Level(), 0, false)
 }
 
 // checkNestedLeaf checks one leaf of NPT02 for L2 GPA l2 against NPT12.

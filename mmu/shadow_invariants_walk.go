@@ -68,37 +68,57 @@ func (c *invChecker) checkTranslations(v *VCPU) {
 		return
 	}
 	level := mmu.RootRole.Level()
+	w := &leafWalk{present: ptPresent, large: PTPageSize,
+		visit: func(sptep HPA, l int, gva, e uint64, unsync bool) {
+			c.checkLeaf(v, sptep, l, signExtend(gva, level), e, unsync)
+		}}
 	if level != 3 {
-		c.walkTable(v, mmu.Root, level, level, 0, false)
+		c.walkLeaves(w, mmu.Root, level, 0, false)
 		return
 	}
 	for i := 0; i < 4; i++ {
 		if e := c.m.readSPTE(mmu.Root + HPA(8*i)); e&PTPresent != 0 {
-			c.walkTable(v, HPA(e&eptAddrMask), 2, 3, uint64(i)<<30, false)
+			c.walkLeaves(w, HPA(e&eptAddrMask), 2, uint64(i)<<30, false)
 		}
 	}
 }
 
-// walkTable visits the present entries of one table of the shadow tables,
-// rootLevel being the level the processor starts at.
-func (c *invChecker) walkTable(v *VCPU, table HPA, level, rootLevel int, base uint64, unsync bool) {
+// leafWalk is how walkLeaves reads one kind of shadow tables (shadow
+// paging's, NPT02, EPT02) and what it does at each leaf.
+type leafWalk struct {
+	present func(spte uint64) bool // the entry is there (an MMIO SPTE always is)
+	large   uint64                 // the bit of a large-page leaf
+	// visit gets a leaf or MMIO SPTE: where it is, its level, the address it
+	// maps (not sign-extended), its value, and whether an unsync shadow page
+	// lies on its path.
+	visit func(sptep HPA, level int, addr, spte uint64, unsync bool)
+}
+
+// walkLeaves visits the leaves below one table of level level that maps
+// from base; a table held by an unsync shadow page makes every leaf below
+// it unsync.
+func (c *invChecker) walkLeaves(w *leafWalk, table HPA, level int, base uint64, unsync bool) {
 	if sp := c.s.spAt(table); sp != nil && sp.Unsync {
 		unsync = true
 	}
 	for i := 0; i < 512; i++ {
-		e := c.m.readSPTE(table + HPA(8*i))
+		sptep := table + HPA(8*i)
+		e := c.m.readSPTE(sptep)
 		mmio := c.s.masks.isMMIOSPTE(e)
-		if e&PTPresent == 0 && !mmio {
+		if !w.present(e) && !mmio {
 			continue
 		}
-		gva := base | uint64(i)<<(PageShift+9*uint(level-1))
-		if level == 1 || e&PTPageSize != 0 || mmio {
-			c.checkLeaf(v, table+HPA(8*i), level, signExtend(gva, rootLevel), e, unsync)
+		addr := base | uint64(i)<<(PageShift+9*uint(level-1))
+		if level == 1 || e&w.large != 0 || mmio {
+			w.visit(sptep, level, addr, e, unsync)
 			continue
 		}
-		c.walkTable(v, HPA(e&eptAddrMask), level-1, rootLevel, gva, unsync)
+		c.walkLeaves(w, HPA(e&eptAddrMask), level-1, addr, unsync)
 	}
 }
+
+// ptPresent is the present test of x86-format SPTEs (shadow paging, NPT02).
+func ptPresent(spte uint64) bool { return spte&PTPresent != 0 }
 
 // signExtend makes gva canonical for a walk of rootLevel levels (PAE's 3
 // levels cover 32 bits and need none).
