@@ -52,13 +52,8 @@ func (m *Machine) eptSyncSPTE(v *VCPU, sp *KVMMMUPage, i int) int {
 			"than GFN %s", gpa, hex(gpte), m.shadow.kvmMMUPageGetGFN(sp, i)))
 		return 1
 	}
-	kvmMMUPageSetTranslation(sp, i, gfn, access)
-	spte, _ := m.makeShadowSPTE(v, sp, gfn, spteToPFN(old), access, old, true, true)
-	if spte == old {
-		return 0
-	}
-	m.writeSPTE(sptep, spte)
-	m.emitSPTEWrite(v, sptep, old, spte, fn, fmt.Sprintf("L1's EPT12 PTE at L1 GPA %s is %s, so the EPT02 SPTE is "+
-		"remade with its rights (make_spte)", gpa, hex(gpte)))
-	return mmuSPTEUpdateFlush(old, spte)
+	return m.remakeSyncedSPTE(v, sp, i, gfn, access, old, fn, func() string {
+		return fmt.Sprintf("L1's EPT12 PTE at L1 GPA %s is %s, so the EPT02 SPTE is remade with its rights (make_spte)",
+			gpa, hex(gpte))
+	})
 }

@@ -336,14 +336,27 @@ func (m *Machine) fnameSyncSPTE(v *VCPU, sp *KVMMMUPage, i int) int {
 			m.shadow.kvmMMUPageGetGFN(sp, i)))
 		return 1
 	}
+	return m.remakeSyncedSPTE(v, sp, i, gfn, access, old, fn, func() string {
+		return fmt.Sprintf("the guest's PTE at GPA %s is %s, so the SPTE is remade with its rights (make_spte)",
+			gpa, hex(raw))
+	})
+}
+
+// remakeSyncedSPTE is the end of FNAME(sync_spte), the same for every
+// guest format: the shadow page records the guest's translation of entry
+// i, and its SPTE, now old, is made again for gfn with access; a changed
+// SPTE is written (why says why, in the event) and tells whether a flush
+// is due.
+func (m *Machine) remakeSyncedSPTE(v *VCPU, sp *KVMMMUPage, i int, gfn GFN, access int, old uint64, fn string,
+	why func() string) int {
+	sptep := sp.SPT + HPA(8*i)
 	kvmMMUPageSetTranslation(sp, i, gfn, access)
 	spte, _ := m.makeShadowSPTE(v, sp, gfn, spteToPFN(old), access, old, true, true)
 	if spte == old {
 		return 0
 	}
 	m.writeSPTE(sptep, spte)
-	m.emitSPTEWrite(v, sptep, old, spte, fn, fmt.Sprintf("the guest's PTE at GPA %s is %s, so the SPTE is remade "+
-		"with its rights (make_spte)", gpa, hex(raw)))
+	m.emitSPTEWrite(v, sptep, old, spte, fn, why())
 	return mmuSPTEUpdateFlush(old, spte)
 }
 
