@@ -213,17 +213,29 @@ var nestedExitCodes = map[NestedKind]map[string]string{
 	NestedVMX: {"hypercall": "EXIT_REASON_VMCALL", "hlt": "EXIT_REASON_HLT", "cpuid": "EXIT_REASON_CPUID"},
 }
 
-func (a *NestedEntry) do(m *Machine) (Result, error) {
-	v, err := m.VCPU(a.VCPU)
+// nestedVCPU is vCPU id for a VM-entry (inL2 false: it must run L1) or
+// an L2 exit (inL2 true: it must run L2), with its vendor's nested code.
+func (m *Machine) nestedVCPU(id int, inL2 bool) (*VCPU, *nestedVendor, error) {
+	v, err := m.VCPU(id)
 	if err != nil {
-		return Result{}, err
+		return nil, nil, err
 	}
 	ven := v.vendor()
 	switch {
 	case ven == nil:
-		return Result{}, fmt.Errorf("vCPU %d has no nested set-up (write `nested` in the setup)", v.ID)
-	case v.GuestMode:
-		return Result{}, fmt.Errorf("vCPU %d already runs L2: a VM-entry comes from L1", v.ID)
+		return nil, nil, fmt.Errorf("vCPU %d has no nested set-up (write `nested` in the setup)", v.ID)
+	case v.GuestMode && !inL2:
+		return nil, nil, fmt.Errorf("vCPU %d already runs L2: a VM-entry comes from L1", v.ID)
+	case !v.GuestMode && inL2:
+		return nil, nil, fmt.Errorf("vCPU %d runs L1: there is no L2 to exit from", v.ID)
+	}
+	return v, ven, nil
+}
+
+func (a *NestedEntry) do(m *Machine) (Result, error) {
+	v, ven, err := m.nestedVCPU(a.VCPU, false)
+	if err != nil {
+		return Result{}, err
 	}
 	v.HasRun = true
 	if why := ven.entry(m, v); why != "" {
@@ -242,16 +254,9 @@ func (a *NestedEntry) do(m *Machine) (Result, error) {
 }
 
 func (a *NestedExit) do(m *Machine) (Result, error) {
-	v, err := m.VCPU(a.VCPU)
+	v, ven, err := m.nestedVCPU(a.VCPU, true)
 	if err != nil {
 		return Result{}, err
-	}
-	ven := v.vendor()
-	switch {
-	case ven == nil:
-		return Result{}, fmt.Errorf("vCPU %d has no nested set-up (write `nested` in the setup)", v.ID)
-	case !v.GuestMode:
-		return Result{}, fmt.Errorf("vCPU %d runs L1: there is no L2 to exit from", v.ID)
 	}
 	reason := a.Reason
 	if reason == "" {
