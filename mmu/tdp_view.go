@@ -145,23 +145,5 @@ func (m *Machine) TDPPath(id int, gpa GPA) (levels []TDPPathLevel, hpa HPA, ok b
 	if !has {
 		return nil, 0, false
 	}
-	table := root
-	for l := m.tdp.level; l >= 1; l-- {
-		pl := TDPPathLevel{Level: l, Table: table, Index: spteIndex(gpa, l)}
-		pl.Entry = table + HPA(8*pl.Index)
-		pl.Value, _ = m.Mem.Read(pl.Entry, 8)
-		pl.Present = m.tdp.present(pl.Value)
-		next, leaf := SPTEPointsTo(pl.Value, l)
-		pl.Leaf = pl.Present && leaf
-		levels = append(levels, pl)
-		if !pl.Present {
-			return levels, 0, false
-		}
-		if pl.Leaf {
-			size := uint64(PageSize) << (9 * uint(l-1))
-			return levels, next | HPA(uint64(gpa)&(size-1)), true
-		}
-		table = next
-	}
-	return levels, 0, false
+	return m.TDPPathFrom(root, m.tdp.level, gpa)
 }
