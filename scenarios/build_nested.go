@@ -289,11 +289,7 @@ func (b *builder) npt12EntryScript(c *call, id int, nb *nestedBuild) error {
 		l1 = nb.l1regs
 	}
 	mode := mmu.NPTFormat(l1)
-	gva, _ := c.arg(0)
-	if err := checkGVARange(c, gva, mode, 1); err != nil {
-		return err
-	}
-	level, value, err := b.entryValue(c, mode)
+	gva, level, value, err := b.entryArgs(c, mode)
 	if err != nil {
 		return err
 	}

@@ -218,6 +218,18 @@ func hasFlag(c *call, name string) bool {
 	return ok
 }
 
+// entryArgs reads what an entry command names: its address (the first
+// argument, which must fit mode's address space) and, from entryValue,
+// the level and raw value it writes.
+func (b *builder) entryArgs(c *call, mode mmu.PagingMode) (Arg, int, uint64, error) {
+	gva, _ := c.arg(0)
+	if err := checkGVARange(c, gva, mode, 1); err != nil {
+		return gva, 0, 0, err
+	}
+	level, value, err := b.entryValue(c, mode)
+	return gva, level, value, err
+}
+
 // entryValue returns the level and raw value an entry command writes, from
 // value= or from addr= with flags= and pkey=.
 func (b *builder) entryValue(c *call, mode mmu.PagingMode) (int, uint64, error) {
@@ -296,11 +308,7 @@ func (b *builder) entry(c *call) error {
 	if err != nil {
 		return err
 	}
-	gva, _ := c.arg(0)
-	if err := checkGVARange(c, gva, g.Mode, 1); err != nil {
-		return err
-	}
-	level, value, err := b.entryValue(c, g.Mode)
+	gva, level, value, err := b.entryArgs(c, g.Mode)
 	if err != nil {
 		return err
 	}
@@ -319,11 +327,7 @@ func (b *builder) entryScript(c *call) error {
 	if mode == mmu.PagingOff {
 		return Errorf(c.Pos, "entry: vCPU %d has paging off, so it has no page tables", id)
 	}
-	gva, _ := c.arg(0)
-	if err := checkGVARange(c, gva, mode, 1); err != nil {
-		return err
-	}
-	level, value, err := b.entryValue(c, mode)
+	gva, level, value, err := b.entryArgs(c, mode)
 	if err != nil {
 		return err
 	}
