@@ -86,7 +86,7 @@ func TestLocalReferencesExist(t *testing.T) {
 
 func TestEmbedHasTheSite(t *testing.T) {
 	for _, name := range []string{"index.html", "game.html", "app.js", "game.js", "hash.js", "panel.js", "share.js", "export.js",
-		"lessonindex.js", "quiz.js", "dropin.js", "style.css", "favicon.svg", "dist/.gitkeep"} {
+		"dom.js", "lessonindex.js", "quiz.js", "dropin.js", "style.css", "favicon.svg", "dist/.gitkeep"} {
 		if _, err := fs.Stat(FS, name); err != nil {
 			t.Errorf("%s is not embedded: %v", name, err)
 		}

@@ -16,16 +16,7 @@
     return m ? "thread " + m[1] : seed;
   }
 
-  function node(tag, cls, text) {
-    const n = document.createElement(tag);
-    if (cls) {
-      n.className = cls;
-    }
-    if (text !== undefined) {
-      n.textContent = text;
-    }
-    return n;
-  }
+  const node = parts.node; // dom.js
 
   // fact appends a term and its description to a <dl>.
   function fact(dl, term, value) {

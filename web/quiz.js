@@ -9,16 +9,7 @@
 (() => {
   const parts = (window.mmuvizParts = window.mmuvizParts || {});
 
-  function node(tag, cls, text) {
-    const n = document.createElement(tag);
-    if (cls) {
-      n.className = cls;
-    }
-    if (text !== undefined) {
-      n.textContent = text;
-    }
-    return n;
-  }
+  const node = parts.node; // dom.js
 
   // table builds a <table> with a caption, a header row and text cells.
   function table(caption, head, rows) {
