@@ -68,23 +68,6 @@ func (m *Machine) EPT12Translate(eptp uint64, l2 GPA) (GPA, error) {
 	return x.l1, nil
 }
 
-// checkEPT02Translations checks every leaf reachable from v's guest_mmu
-// root against EPT12.
-func (c *invChecker) checkEPT02Translations(v *VCPU) {
-	mmu := &v.GuestMMU
-	if !mmu.RootValid || isDummyRoot(mmu) {
-		return
-	}
-	// The shadow-present leaves of EPT02, but those below an unsync page,
-	// which may lag EPT12 until the next sync.
-	c.walkLeaves(&leafWalk{present: isShadowPresentPTE, large: EPTPageSize,
-		visit: func(sptep HPA, level int, l2, e uint64, unsync bool) {
-			if !unsync {
-				c.checkEPT02Leaf(v, sptep, level, GPA(l2), e)
-			}
-		}}, mmu.Root, mmu.RootRole.Level(), 0, false)
-}
-
 // checkEPT02Leaf checks one EPT02 leaf for L2 GPA l2.
 func (c *invChecker) checkEPT02Leaf(v *VCPU, sptep HPA, level int, l2 GPA, e uint64) {
 	mmu := &v.GuestMMU

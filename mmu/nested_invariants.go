@@ -10,21 +10,26 @@ package mmu
 // guest_mmu root.
 func (c *invChecker) checkNestedTranslations(v *VCPU) {
 	mmu := &v.GuestMMU
-	if v.Nested.Kind == NestedVMX {
-		c.checkEPT02Translations(v) // EPT02 against EPT12 (nested_ept_check.go)
+	if !mmu.RootValid || isDummyRoot(mmu) {
 		return
 	}
-	if !mmu.RootValid || isDummyRoot(mmu) || v.Nested.Kind != NestedSVM {
+	w := &leafWalk{present: ptPresent, large: PTPageSize}
+	check := c.checkNestedLeaf // NPT02 against NPT12
+	switch v.Nested.Kind {
+	case NestedSVM:
+	case NestedVMX:
+		// EPT02's shadow-present leaves against EPT12 (nested_ept_check.go).
+		w.present, w.large, check = isShadowPresentPTE, EPTPageSize, c.checkEPT02Leaf
+	default:
 		return
 	}
-	// The leaves of NPT02, but those below an unsync page, which may
-	// lag NPT12 until the next sync.
-	c.walkLeaves(&leafWalk{present: ptPresent, large: PTPageSize,
-		visit: func(sptep HPA, level int, l2, e uint64, unsync bool) {
-			if !unsync {
-				c.checkNestedLeaf(v, sptep, level, GPA(l2), e)
-			}
-		}}, mmu.Root, mmu.RootRole.Level(), 0, false)
+	// Leaves below an unsync page may lag L1's table until the next sync.
+	w.visit = func(sptep HPA, level int, l2, e uint64, unsync bool) {
+		if !unsync {
+			check(v, sptep, level, GPA(l2), e)
+		}
+	}
+	c.walkLeaves(w, mmu.Root, mmu.RootRole.Level(), 0, false)
 }
 
 // checkNestedLeaf checks one leaf of NPT02 for L2 GPA l2 against NPT12.
