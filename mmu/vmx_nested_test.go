@@ -1,6 +1,9 @@
 package mmu
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // A nested EPT test machine: 64 MiB of L1 memory at HPA 256M, L0 on 4-level
 // EPT with A/D bits and execute-only pages; L1 4-level with its tables at
@@ -155,5 +158,21 @@ func TestNestedEPTReflected(t *testing.T) {
 				t.Fatalf("the access's fault does not carry the qualification: %+v", st.Result.Fault)
 			}
 		})
+	}
+}
+
+// TestNestedEPTInvariantsCatchStaleLeaf: an EPT12 leaf changed behind
+// KVM's back (no trapped store) leaves an EPT02 leaf for the old frame,
+// and the invariant checker says so.
+func TestNestedEPTInvariantsCatchStaleLeaf(t *testing.T) {
+	e := newVMXEnv(t, true)
+	e.mapL2(0x400000, 0x200000, PTWritable|PTUser)
+	e.do(&NestedEntry{VCPU: 0})
+	e.do(&Access{VCPU: 0, GVA: 0x400000, Kind: AccessRead, User: true})
+	_, err := e.ept.Map(0x200000, nestedL1Base+0x300000, PageSize, EPTRWX|wb)
+	e.must(err)
+	bad := e.m.CheckShadowInvariants()
+	if len(bad) == 0 || !strings.Contains(strings.Join(bad, "\n"), "EPT12 and the memslots give") {
+		t.Fatalf("stale EPT02 leaf not reported: %v", bad)
 	}
 }
