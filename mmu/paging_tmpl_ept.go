@@ -140,25 +140,10 @@ func badMTXWRFor(execOnly bool) uint64 {
 // updatePermissionBitmaskEPT is update_permission_bitmask(mmu, true): with
 // EPT only the three plain rules apply (a write needs W, a read needs R,
 // which KVM keeps as ACC_USER, a fetch needs X); CR0.WP, SMEP, SMAP and
-// EFER.NX play no part.
+// EFER.NX play no part: the kernel takes CR0.WP and EFER.NX as set and
+// SMEP and SMAP as clear.
 func updatePermissionBitmaskEPT() [16]uint8 {
-	var perms [16]uint8
-	x, w, u := byteMask(AccExec), byteMask(AccWrite), byteMask(AccUser)
-	for i := range perms {
-		pfec := uint64(i) << 1
-		var wf, uf, ff uint8
-		if pfec&PFErrWrite != 0 {
-			wf = ^w
-		}
-		if pfec&PFErrUser != 0 {
-			uf = ^u
-		}
-		if pfec&PFErrFetch != 0 {
-			ff = ^x
-		}
-		perms[i] = wf | uf | ff
-	}
-	return perms
+	return permissionBitmask(true, true, false, false)
 }
 
 // eptGPTEAccess is FNAME(gpte_access) for EPT: W gives ACC_WRITE, X

@@ -57,11 +57,15 @@ func byteMask(acc int) uint8 {
 // rights a (ACC_*) faults. The RSVD slot is reused to mean "SMAP does not
 // apply to this access" (EFLAGS.AC set on an explicit access).
 func updatePermissionBitmask(role CPURole) [16]uint8 {
+	return permissionBitmask(role.Base.CR0WP(), role.Base.EferNX(), role.Ext.CR4SMEP, role.Ext.CR4SMAP)
+}
+
+// permissionBitmask is the body of update_permission_bitmask for the
+// CR0.WP, EFER.NX, CR4.SMEP and CR4.SMAP it is given (EPT's are fixed:
+// updatePermissionBitmaskEPT).
+func permissionBitmask(wp, nx, smep, smap bool) [16]uint8 {
 	var perms [16]uint8
 	x, w, u := byteMask(AccExec), byteMask(AccWrite), byteMask(AccUser)
-	wp := role.Base.CR0WP()
-	nx := role.Base.EferNX()
-	smep, smap := role.Ext.CR4SMEP, role.Ext.CR4SMAP
 	for i := range perms {
 		pfec := uint64(i) << 1
 		var wf, uf, ff, smepf, smapf uint8
