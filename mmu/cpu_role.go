@@ -147,15 +147,17 @@ func (r PageRole) String() string {
 
 // accessString spells ACC_* bits as "uwx" with dashes for missing rights.
 func accessString(a int) string {
-	b := []byte("---")
-	if a&AccUser != 0 {
-		b[0] = 'u'
-	}
-	if a&AccWrite != 0 {
-		b[1] = 'w'
-	}
-	if a&AccExec != 0 {
-		b[2] = 'x'
+	return spellBits(uint64(a), "uwx", AccUser, AccWrite, AccExec)
+}
+
+// spellBits spells v with letter i of letters where v has bits[i] and a
+// dash where it has not ("u-x", "R-X").
+func spellBits(v uint64, letters string, bits ...uint64) string {
+	b := []byte(letters)
+	for i, bit := range bits {
+		if v&bit == 0 {
+			b[i] = '-'
+		}
 	}
 	return string(b)
 }

@@ -205,17 +205,8 @@ func DecodeEPTQualification(q uint64) string {
 	if q&EPTViolationAccInstr != 0 {
 		acc = append(acc, "fetch")
 	}
-	rwx := []byte("---")
-	if q&EPTViolationProtRead != 0 {
-		rwx[0] = 'R'
-	}
-	if q&EPTViolationProtWrite != 0 {
-		rwx[1] = 'W'
-	}
-	if q&EPTViolationProtExec != 0 {
-		rwx[2] = 'X'
-	}
-	s := "access " + strings.Join(acc, "+") + "; EPT allowed " + string(rwx)
+	rwx := spellBits(q, "RWX", EPTViolationProtRead, EPTViolationProtWrite, EPTViolationProtExec)
+	s := "access " + strings.Join(acc, "+") + "; EPT allowed " + rwx
 	if q&EPTViolationGVAIsValid != 0 {
 		s += "; GVA valid"
 		if q&EPTViolationGVATranslated != 0 {

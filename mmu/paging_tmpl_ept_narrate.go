@@ -13,17 +13,7 @@ func eptEntryName(level int) string { return EntryName(Paging4, level) }
 // eptRightsString spells the R, W, X bits of an entry or of an AND of
 // entries as "R-X", "---".
 func eptRightsString(raw uint64) string {
-	b := []byte("---")
-	if raw&EPTRead != 0 {
-		b[0] = 'R'
-	}
-	if raw&EPTWrite != 0 {
-		b[1] = 'W'
-	}
-	if raw&EPTExec != 0 {
-		b[2] = 'X'
-	}
-	return string(b)
+	return spellBits(raw, "RWX", EPTRead, EPTWrite, EPTExec)
 }
 
 // eptAccessString names an access to an L2 GPA by its PFERR_* bits as
