@@ -290,21 +290,28 @@ func checkSeekMatchesRun(t *testing.T, tl *Timeline, script []Action, initial st
 	}
 }
 
-// checkTimelineSeek compares every step of a timeline (every every-th event in
-// the middle of an action) with a step-by-step run of script on env(),
-// checks that the timeline's trace is the run's, and that clones are
-// independent. check, if not nil, runs after each action of the run.
-func checkTimelineSeek(t *testing.T, env func() *Machine, script []Action, every int, check func(m *Machine, when string)) {
+// newTimelineOf is the timeline of script from base, failing t on an error
+// or if making it changed base; initial is base's state.
+func newTimelineOf(t *testing.T, base *Machine, script []Action) (tl *Timeline, initial string) {
 	t.Helper()
-	base := env()
-	initial := machineState(base)
-	tl := NewTimeline(base, script)
+	initial = machineState(base)
+	tl = NewTimeline(base, script)
 	if tl.Err != nil {
 		t.Fatal(tl.Err)
 	}
 	if machineState(base) != initial {
 		t.Fatal("NewTimeline changed the machine it was given")
 	}
+	return tl, initial
+}
+
+// checkTimelineSeek compares every step of a timeline (every every-th event in
+// the middle of an action) with a step-by-step run of script on env(),
+// checks that the timeline's trace is the run's, and that clones are
+// independent. check, if not nil, runs after each action of the run.
+func checkTimelineSeek(t *testing.T, env func() *Machine, script []Action, every int, check func(m *Machine, when string)) {
+	t.Helper()
+	tl, initial := newTimelineOf(t, env(), script)
 	cur := env()
 	var before []*Machine
 	var during []map[int]string

@@ -186,15 +186,7 @@ func TestTimelineSeek(t *testing.T) {
 	for _, mode := range pagingModes {
 		t.Run(modeShort(mode), func(t *testing.T) {
 			script := testScript(mode, 60)
-			base := scriptEnv(t, mode).m
-			initial := machineState(base)
-			tl := NewTimeline(base, script)
-			if tl.Err != nil {
-				t.Fatal(tl.Err)
-			}
-			if machineState(base) != initial {
-				t.Fatal("NewTimeline changed the machine it was given")
-			}
+			tl, initial := newTimelineOf(t, scriptEnv(t, mode).m, script)
 			// Reference states: before[i] is the machine before action i.
 			cur := scriptEnv(t, mode).m
 			var before []*Machine
