@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"strings"
 	"testing"
 
 	"mmuviz/mmu"
@@ -63,16 +62,8 @@ func TestTDXBuildErrors(t *testing.T) {
 // TestTDXCommandsRegistered: the TD commands are in the language and the
 // scenario is a built-in.
 func TestTDXCommandsRegistered(t *testing.T) {
-	got := " " + strings.Join(CommandNames(), " ") + " "
-	for _, want := range []string{"tdx", "tdx-init-mem", "tdx-finalize", "tdx-accept", "tdx-map-gpa", "tdx-check",
-		"tdx-destroy"} {
-		if !strings.Contains(got, " "+want+" ") {
-			t.Errorf("CommandNames lacks %s", want)
-		}
-	}
-	if !strings.Contains(" "+strings.Join(Builtin(), " ")+" ", " tdx-private-shared ") {
-		t.Error("tdx-private-shared is no built-in")
-	}
+	checkNameList(t, "CommandNames", CommandNames(), "tdx tdx-init-mem tdx-finalize tdx-accept tdx-map-gpa tdx-check tdx-destroy")
+	checkNameList(t, "Builtin()", Builtin(), "tdx-private-shared")
 }
 
 // TestTDXScenarioInvariants: after every action of the built-in TD story

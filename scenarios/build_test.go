@@ -237,17 +237,23 @@ func TestBuildNil(t *testing.T) {
 func TestCommandNames(t *testing.T) {
 	// Helpers add commands as the engine grows: the list must stay sorted
 	// and unique and keep the core commands of every scenario.
-	names := CommandNames()
+	checkNameList(t, "CommandNames", CommandNames(), "check cpuid entry fetch guest-write invlpg kvm machine map memslot "+
+		"memslot-remove paging prefault print read regs script set shadow tdp tdp-entry title variant variants vcpus write zap")
+}
+
+// checkNameList fails t unless names, the list what gives, is sorted and
+// unique and holds every name of want (separated by spaces).
+func checkNameList(t *testing.T, what string, names []string, want string) {
+	t.Helper()
 	for i := 1; i < len(names); i++ {
 		if names[i-1] >= names[i] {
-			t.Errorf("CommandNames not sorted and unique at %q, %q", names[i-1], names[i])
+			t.Errorf("%s not sorted and unique at %q, %q", what, names[i-1], names[i])
 		}
 	}
 	got := " " + strings.Join(names, " ") + " "
-	for _, want := range strings.Fields("check cpuid entry fetch guest-write invlpg kvm machine map memslot " +
-		"memslot-remove paging prefault print read regs script set shadow tdp tdp-entry title variant variants vcpus write zap") {
-		if !strings.Contains(got, " "+want+" ") {
-			t.Errorf("CommandNames lacks %s: %s", want, got)
+	for _, w := range strings.Fields(want) {
+		if !strings.Contains(got, " "+w+" ") {
+			t.Errorf("%s lacks %s: %s", what, w, got)
 		}
 	}
 }
@@ -255,21 +261,10 @@ func TestCommandNames(t *testing.T) {
 func TestBuiltinRegistry(t *testing.T) {
 	// Built-ins are added with the engine: the list is sorted and keeps
 	// these (each must also have goldens, see TestGolden).
-	names := Builtin()
-	for i := 1; i < len(names); i++ {
-		if names[i-1] >= names[i] {
-			t.Errorf("Builtin() not sorted and unique at %q, %q", names[i-1], names[i])
-		}
-	}
-	got := " " + strings.Join(names, " ") + " "
-	for _, want := range strings.Fields("ept-4on4 ept-4on5 ept-5on5 ept-fault-populate ept-pae-on-4 lesson-guest-modes " +
-		"native-32bit native-4level native-5level native-pae nested-ept nested-npt-32bit-l1 nested-npt-4level-l1 nested-npt-pae-l1 npt-4on4 role-reconfig roots-cr3-switch roots-zap-obsolete " +
-		"shadow-2level-on-5level shadow-32bit shadow-4level shadow-pae shadow-pte-write shadow-unsync shadow-zap " +
-		"tdx-private-shared") {
-		if !strings.Contains(got, " "+want+" ") {
-			t.Errorf("Builtin() lacks %s: %s", want, got)
-		}
-	}
+	checkNameList(t, "Builtin()", Builtin(), "ept-4on4 ept-4on5 ept-5on5 ept-fault-populate ept-pae-on-4 lesson-guest-modes "+
+		"native-32bit native-4level native-5level native-pae nested-ept nested-npt-32bit-l1 nested-npt-4level-l1 nested-npt-pae-l1 npt-4on4 role-reconfig roots-cr3-switch roots-zap-obsolete "+
+		"shadow-2level-on-5level shadow-32bit shadow-4level shadow-pae shadow-pte-write shadow-unsync shadow-zap "+
+		"tdx-private-shared")
 	for _, name := range []string{"", "../build.go", "native-4level/x", "nope", "NATIVE-4LEVEL"} {
 		if _, err := LoadBuiltin(name); err == nil || !strings.HasPrefix(err.Error(), "no built-in scenario") {
 			t.Errorf("LoadBuiltin(%q): %v", name, err)
