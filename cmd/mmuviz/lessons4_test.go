@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"mmuviz/mmu"
 	"mmuviz/render"
 	"mmuviz/scenarios"
 )
@@ -326,17 +327,7 @@ var rolesPanelClaims = []panelClaim{
 // roles says it shows, under each variant it names.
 func TestRolesLessonPanel(t *testing.T) {
 	for _, c := range rolesPanelClaims {
-		s, err := scenarios.LoadBuiltinVariant("role-reconfig", c.variant)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tl := s.Timeline()
-		v, err := tl.Seek(c.step)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := render.Layout(v, tl, render.Size{W: 1600, H: 1000})
-		b, ok := sc.Box(c.box)
+		b, ok := layoutStep(t, timelineOf(t, "role-reconfig", c.variant), c.step).Box(c.box)
 		if !ok {
 			t.Errorf("%s step %d: no box %s", c.variant, c.step, c.box)
 			continue
@@ -345,6 +336,26 @@ func TestRolesLessonPanel(t *testing.T) {
 			t.Errorf("%s step %d, %s row %q is %q; the lesson says it shows %q", c.variant, c.step, c.box, c.row, got, c.text)
 		}
 	}
+}
+
+// timelineOf is the timeline of the built-in scenario name under variant.
+func timelineOf(t *testing.T, name, variant string) *mmu.Timeline {
+	t.Helper()
+	s, err := scenarios.LoadBuiltinVariant(name, variant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Timeline()
+}
+
+// layoutStep lays out step of tl on a 1600×1000 stage.
+func layoutStep(t *testing.T, tl *mmu.Timeline, step int) *render.Scene {
+	t.Helper()
+	v, err := tl.Seek(step)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return render.Layout(v, tl, render.Size{W: 1600, H: 1000})
 }
 
 // panelRow is the value of the first row of b named name, "" if none.
@@ -378,17 +389,9 @@ var tdxPanelClaims = []tdxPanelClaim{
 // TestTDXLessonPanel checks the TD panel against the lesson tdx, and that
 // it links all 5 mirror pages to their S-EPT pages at the check (step 234).
 func TestTDXLessonPanel(t *testing.T) {
-	s, err := scenarios.LoadBuiltin("tdx-private-shared")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl := s.Timeline()
+	tl := timelineOf(t, "tdx-private-shared", "")
 	panel := func(step int) *render.Panel {
-		v, err := tl.Seek(step)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := render.Layout(v, tl, render.Size{W: 1600, H: 1000})
+		sc := layoutStep(t, tl, step)
 		for i := range sc.Panels {
 			if sc.Panels[i].ID == "tdx" {
 				return &sc.Panels[i]
@@ -468,16 +471,7 @@ var nestedPanelClaims = []struct {
 // TestNestedLessonPanel checks the vCPU panel against the lesson nested.
 func TestNestedLessonPanel(t *testing.T) {
 	for _, c := range nestedPanelClaims {
-		s, err := scenarios.LoadBuiltinVariant("nested-ept", c.variant)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tl := s.Timeline()
-		v, err := tl.Seek(c.step)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, ok := render.Layout(v, tl, render.Size{W: 1600, H: 1000}).Box("vcpu:0")
+		b, ok := layoutStep(t, timelineOf(t, "nested-ept", c.variant), c.step).Box("vcpu:0")
 		if !ok {
 			t.Fatalf("%s step %d: no vCPU panel", c.variant, c.step)
 		}
