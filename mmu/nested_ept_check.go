@@ -72,27 +72,11 @@ func (m *Machine) EPT12Translate(eptp uint64, l2 GPA) (GPA, error) {
 func (c *invChecker) checkEPT02Leaf(v *VCPU, sptep HPA, level int, l2 GPA, e uint64) {
 	mmu := &v.GuestMMU
 	x := c.m.ept12Lookup(mmu.RootPGD, c.m.nestedEPTCaps(), l2)
-	if c.s.masks.isMMIOSPTE(e) {
-		if !x.ok || x.mapped || mmioSPTEGFN(e, c.m.Config.MaxPhyAddr) != x.l1.GFN() {
-			c.failf("vCPU %d: EPT02 MMIO SPTE %s for L2 GPA %s, but EPT12 gives L1 GPA %s (memslot: %v)", v.ID, sptep,
-				l2, x.l1, x.mapped)
-		}
+	if !c.checkNestedLeafTarget(v, sptep, level, l2, e, x.nested(), "EPT02", "EPT12") {
 		return
 	}
-	size := pagesPerHPage(level) << PageShift
-	hpa := HPA(e & eptAddrMask &^ (size - 1))
 	rights := restoreAccTrackSPTE(e) & EPTRWX
 	switch {
-	case !x.ok:
-		c.failf("vCPU %d: EPT02 SPTE %s maps L2 GPA %s, but %s", v.ID, sptep, l2, x.why)
-	case !x.mapped:
-		c.failf("vCPU %d: EPT02 SPTE %s maps L2 GPA %s, but EPT12 maps it to MMIO L1 GPA %s", v.ID, sptep, l2, x.l1)
-	case x.size < size:
-		c.failf("vCPU %d: EPT02 SPTE %s maps a %s page at L2 GPA %s, larger than EPT12's %s page", v.ID, sptep,
-			sizeString(size), l2, sizeString(x.size))
-	case hpa != x.hpa&^HPA(size-1):
-		c.failf("vCPU %d: EPT02 SPTE %s maps L2 GPA %s to HPA %s, but EPT12 and the memslots give HPA %s", v.ID,
-			sptep, l2, hpa, x.hpa)
 	case rights&^x.rights != 0:
 		c.failf("vCPU %d: EPT02 SPTE %s grants %s at L2 GPA %s, but EPT12 grants only %s", v.ID, sptep,
 			eptRightsString(rights), l2, eptRightsString(x.rights))
@@ -104,7 +88,11 @@ func (c *invChecker) checkEPT02Leaf(v *VCPU, sptep HPA, level int, l2 GPA, e uin
 // ept12NestedXlat is ept12Lookup in the shape the shared nested code uses
 // (nestedLookup): EPT's R counted as ACC_USER, as KVM does.
 func (m *Machine) ept12NestedXlat(eptp uint64, l2 GPA) nestedXlat {
-	x := m.ept12Lookup(eptp, m.nestedEPTCaps(), l2)
+	return m.ept12Lookup(eptp, m.nestedEPTCaps(), l2).nested()
+}
+
+// nested is x in the shape the shared nested code uses.
+func (x ept12Xlat) nested() nestedXlat {
 	return nestedXlat{ok: x.ok, why: x.why, l1: x.l1, hpa: x.hpa, mapped: x.mapped, access: eptGPTEAccess(x.rights),
 		dirty: x.dirty, size: x.size}
 }
