@@ -205,10 +205,7 @@ func (m *Machine) doAccessShadow(v *VCPU, a *Access, mode PagingMode, acc uint64
 		setRefsTotal(&res, total, try)
 		return res, nil
 	}
-	res := Result{HasRefs: true, Note: fmt.Sprintf("the guest makes no progress: after %d attempts the same fault "+
-		"keeps recurring", maxShadowAttempts)}
-	setRefsTotal(&res, total, maxShadowAttempts)
-	return res, nil
+	return noProgress(nil, total, maxShadowAttempts, "the same fault keeps recurring"), nil
 }
 
 // emitShadowBegin narrates the start of a guest access under shadow paging.

@@ -75,10 +75,17 @@ func (m *Machine) doAccessTDP(v *VCPU, a *Access, mode PagingMode, acc uint64, g
 			return res, nil
 		}
 	}
-	res := Result{Fault: last, HasRefs: true, Note: fmt.Sprintf("the guest makes no progress: after %d attempts the "+
-		"same kind of exit keeps recurring", maxTDPAttempts)}
-	setRefsTotal(&res, total, maxTDPAttempts)
-	return res, nil
+	return noProgress(last, total, maxTDPAttempts, "the same kind of exit keeps recurring"), nil
+}
+
+// noProgress is the result of a guest access that gave up after tries
+// attempts, each ending in last (or none) because of what keeps happening;
+// total is the references of every attempt.
+func noProgress(last *Fault, total, tries int, what string) Result {
+	res := Result{Fault: last, HasRefs: true, Note: fmt.Sprintf("the guest makes no progress: after %d attempts %s",
+		tries, what)}
+	setRefsTotal(&res, total, tries)
+	return res
 }
 
 // setRefsTotal records the references of every attempt when there were

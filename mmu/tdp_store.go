@@ -52,10 +52,7 @@ func (m *Machine) tdpGuestStore(v *VCPU, gpa GPA, size int, value uint64) (Resul
 			return res, nil
 		}
 	}
-	res := Result{Fault: last, HasRefs: true, Note: fmt.Sprintf("the guest makes no progress: after %d attempts the "+
-		"store still exits", maxTDPAttempts)}
-	setRefsTotal(&res, total, maxTDPAttempts)
-	return res, nil
+	return noProgress(last, total, maxTDPAttempts, "the store still exits"), nil
 }
 
 // storeAt writes memory for a guest store that translated, and narrates it.
