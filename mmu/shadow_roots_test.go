@@ -290,24 +290,8 @@ func TestShadowMemslotRemoval(t *testing.T) {
 // TestPrevRootsView checks that ShadowRoots shows prev_roots, MRU first,
 // and that Clone copies them apart from the original.
 func TestPrevRootsView(t *testing.T) {
-	e := shadowEnv(t, Paging4, ShadowConfig{})
-	m, g := e.m, e.g
-	if _, err := g.Map(0x400000, 0x200000, PageSize, PTWritable|PTUser); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.SetupRegs(0, e.regs); err != nil {
-		t.Fatal(err)
-	}
-	// A second top-level table, outside the tables' pool, sharing the
-	// first one's PDPT.
-	other := uint64(testPool + testPoolSize)
-	pml4e, err := m.ReadGuest(GPA(g.CR3()), 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.WriteGuest(GPA(other), 8, pml4e); err != nil {
-		t.Fatal(err)
-	}
+	m, cr3s := processesEnv(t, 1)
+	own, other := cr3s[0], cr3s[1]
 	read := func() {
 		if st, err := m.Do(&Access{GVA: 0x400000, Kind: AccessRead, User: true}); err != nil || !st.Result.OK {
 			t.Fatalf("%v %+v", err, st.Result)
@@ -320,17 +304,17 @@ func TestPrevRootsView(t *testing.T) {
 	}
 	read()
 	r, _ := m.ShadowRoots(0)
-	if !r.Prev[0].Valid || r.Prev[0].PGD != g.CR3() || r.Prev[0].Root != first.Root || r.Prev[0].Obsolete || r.Prev[1].Valid {
-		t.Fatalf("prev_roots %+v, want [CR3 %#x → %s]", r.Prev, g.CR3(), first.Root)
+	if !r.Prev[0].Valid || r.Prev[0].PGD != own || r.Prev[0].Root != first.Root || r.Prev[0].Obsolete || r.Prev[1].Valid {
+		t.Fatalf("prev_roots %+v, want [CR3 %#x → %s]", r.Prev, own, first.Root)
 	}
 	c := m.Clone()
-	if _, err := m.Do(&SetReg{Reg: RegCR3, Value: g.CR3()}); err != nil {
+	if _, err := m.Do(&SetReg{Reg: RegCR3, Value: own}); err != nil {
 		t.Fatal(err)
 	}
 	if r, _ := m.ShadowRoots(0); r.Root != first.Root || r.Prev[0].PGD != other {
 		t.Fatalf("after switching back: %+v", r)
 	}
-	if r, _ := c.ShadowRoots(0); r.Prev[0].PGD != g.CR3() {
+	if r, _ := c.ShadowRoots(0); r.Prev[0].PGD != own {
 		t.Fatalf("the clone's prev_roots changed with the original: %+v", r.Prev)
 	}
 	mustCheck(t, m, "the end")
@@ -341,26 +325,7 @@ func TestPrevRootsView(t *testing.T) {
 // the found entry becomes current, the entries after it move up, and the
 // last slot empties (cached_root_find_without_current).
 func TestCachedRootFindWithoutCurrent(t *testing.T) {
-	e := shadowEnv(t, Paging4, ShadowConfig{})
-	m, g := e.m, e.g
-	if _, err := g.Map(0x400000, 0x200000, PageSize, PTWritable|PTUser); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.SetupRegs(0, e.regs); err != nil {
-		t.Fatal(err)
-	}
-	pml4e, err := m.ReadGuest(GPA(g.CR3()), 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cr3s := []uint64{g.CR3()}
-	for i := uint64(0); i < 3; i++ {
-		c := uint64(testPool+testPoolSize) + i*PageSize
-		if err := m.WriteGuest(GPA(c), 8, pml4e); err != nil {
-			t.Fatal(err)
-		}
-		cr3s = append(cr3s, c)
-	}
+	m, cr3s := processesEnv(t, 3)
 	for i, c := range cr3s {
 		if i > 0 {
 			if _, err := m.Do(&SetReg{Reg: RegCR3, Value: c}); err != nil {
@@ -386,4 +351,33 @@ func TestCachedRootFindWithoutCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCheck(t, m, "the end")
+}
+
+// processesEnv is a shadow-paged 4-level vCPU with GVA 0x400000 mapped,
+// plus n more top-level tables outside the tables' pool, each sharing the
+// first one's PDPT: n+1 guest processes. It returns their CR3s, the
+// vCPU's own first.
+func processesEnv(t *testing.T, n int) (*Machine, []uint64) {
+	t.Helper()
+	e := shadowEnv(t, Paging4, ShadowConfig{})
+	m, g := e.m, e.g
+	if _, err := g.Map(0x400000, 0x200000, PageSize, PTWritable|PTUser); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetupRegs(0, e.regs); err != nil {
+		t.Fatal(err)
+	}
+	pml4e, err := m.ReadGuest(GPA(g.CR3()), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr3s := []uint64{g.CR3()}
+	for i := 0; i < n; i++ {
+		c := uint64(testPool+testPoolSize) + uint64(i)*PageSize
+		if err := m.WriteGuest(GPA(c), 8, pml4e); err != nil {
+			t.Fatal(err)
+		}
+		cr3s = append(cr3s, c)
+	}
+	return m, cr3s
 }
