@@ -98,27 +98,6 @@ func lastBeginOf(events []mmu.Event) int {
 	return 0
 }
 
-// checkAll2D lays out every step of tl at every stage size and checks the
-// scene and its grid.
-func checkAll2D(t *testing.T, name string, tl *mmu.Timeline) {
-	t.Helper()
-	for step := 0; step < tl.Len(); step++ {
-		v, err := tl.Seek(step)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, size := range stageSizes {
-			sc := render.Layout(v, tl, size)
-			for _, p := range checkScene(sc, v) {
-				t.Errorf("%s step %d at %vx%v: %s", name, step, size.W, size.H, p)
-			}
-			if t.Failed() {
-				t.Fatalf("first failing scene:\n%s", dump(sc))
-			}
-		}
-	}
-}
-
 // TestLayout2D lays out 2D walks of every guest mode on EPT and NPT, with
 // the host tables populated beforehand (one attempt per access) and
 // empty (KVM fills them fault by fault), and checks the counts.
@@ -140,7 +119,7 @@ func TestLayout2D(t *testing.T) {
 	} {
 		name := fmt.Sprintf("%v on %d-level %v (prefault %v)", c.mode, c.levels, c.kind, c.prefault)
 		tl := tdpTimeline(t, c.tdpCase)
-		checkAll2D(t, name, tl)
+		layoutEveryStep(t, name, tl)
 		steps := refSteps(tl)
 		last, ok := steps[c.refs]
 		if !ok || steps[c.refs+1] != nil {

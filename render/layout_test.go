@@ -54,6 +54,7 @@ func variantsOf(t testing.TB, name string) []string {
 
 // layoutEveryStep checks every step of tl at every stage size.
 func layoutEveryStep(t *testing.T, name string, tl *mmu.Timeline) {
+	t.Helper()
 	for step := 0; step < tl.Len(); step++ {
 		v, err := tl.Seek(step)
 		if err != nil {
