@@ -19,13 +19,8 @@ func lessonCmd(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("mmuviz lesson", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	fset.Usage = func() {}
-	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usage)
-			return 0
-		}
-		fmt.Fprint(stderr, usage)
-		return exitBad
+	if code, ok := parseFlags(fset, args, stdout, stderr); !ok {
+		return code
 	}
 	if fset.NArg() != 1 {
 		fmt.Fprintf(stderr, "mmuviz lesson: expected one lesson file or built-in lesson name (built-in lessons: %s)\n",

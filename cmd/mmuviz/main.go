@@ -58,6 +58,21 @@ lessons/content/README.md.
 // exitBad is the exit status for bad input or usage.
 const exitBad = 2
 
+// parseFlags parses a subcommand's arguments. On -h it prints the usage to
+// stdout, on a bad flag to stderr; ok is false then, with the exit status.
+func parseFlags(fset *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	err := fset.Parse(args)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
+		return 0, false
+	}
+	fmt.Fprint(stderr, usage)
+	return exitBad, false
+}
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -122,13 +137,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	var files []string
 	// Accept the flag before or after the file name.
 	for rest := args; ; {
-		if err := fset.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprint(stdout, usage)
-				return 0
-			}
-			fmt.Fprint(stderr, usage)
-			return exitBad
+		if code, ok := parseFlags(fset, rest, stdout, stderr); !ok {
+			return code
 		}
 		if fset.NArg() == 0 {
 			break

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,13 +21,8 @@ func quizCmd(args []string, stdout, stderr io.Writer) int {
 	answers := fset.Bool("c", false, "print the answers")
 	asJSON := fset.Bool("json", false, "print problem and answers as JSON")
 	scenario := fset.Bool("scenario", false, "print the generated scenario file")
-	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usage)
-			return 0
-		}
-		fmt.Fprint(stderr, usage)
-		return exitBad
+	if code, ok := parseFlags(fset, args, stdout, stderr); !ok {
+		return code
 	}
 	if fset.NArg() > 0 {
 		fmt.Fprintf(stderr, "mmuviz quiz: unexpected argument %q (the quiz takes only flags)\n%s", fset.Arg(0), usage)
