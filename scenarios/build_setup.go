@@ -39,7 +39,7 @@ func (b *builder) machineCmd(c *call) error {
 		}
 		for _, f := range features {
 			_, listed := set[f]
-			p := featureFlag(&b.cfg, f)
+			p := b.cfg.Feature(f)
 			switch {
 			case a.Op == "=":
 				*p = listed

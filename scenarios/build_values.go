@@ -30,29 +30,8 @@ var pteFlags = []named{
 }
 
 // features are the CPU features machine can turn off (all are on by
-// default), with the Config field behind each.
-var features = []string{"pse36", "gbpages", "nx", "smep", "smap", "pku", "la57"}
-
-// featureFlag returns the Config field of a feature name.
-func featureFlag(cfg *mmu.Config, name string) *bool {
-	switch name {
-	case "pse36":
-		return &cfg.PSE36
-	case "gbpages":
-		return &cfg.GBPages
-	case "nx":
-		return &cfg.NX
-	case "smep":
-		return &cfg.SMEP
-	case "smap":
-		return &cfg.SMAP
-	case "pku":
-		return &cfg.PKU
-	case "la57":
-		return &cfg.LA57
-	}
-	return nil
-}
+// default); mmu.Config.Feature gives the field behind each.
+var features = mmu.FeatureNames
 
 // names returns the names a value holds (one name or a list), each checked
 // against allowed and given once; the map gives each name's value for
