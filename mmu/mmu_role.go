@@ -251,6 +251,3 @@ func (m *Machine) kvmMMUUnload(v *VCPU) {
 		v.RootMMU.RootValid = false
 	}
 }
-
-// joinComma lists callback assignments for the trace.
-func joinComma(s []string) string { return strings.Join(s, ", ") }

@@ -1,6 +1,9 @@
 package mmu
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // guest_mmu as the shadow of L1's EPT (mmu.c: kvm_calc_shadow_ept_root_page_role,
 // kvm_init_shadow_ept_mmu). While L2 runs, guest_mmu's cpu_role describes
@@ -57,7 +60,7 @@ func (m *Machine) initShadowEPTContext(v *VCPU, caps EPTCaps, eptp uint64) bool 
 				"update_permission_bitmask(ept) keeps only the R/W/X rules, pkru_mask = 0, and "+
 				"reset_rsvds_bits_mask_ept reserves bits %d-51 and bit 7 above the %s pages L0 offers; %s.",
 				hex(eptp), role.Base.Level(), ad, caps.ExecOnly, role, m.Config.MaxPhyAddr,
-				levelPageName(max(caps.LargePageLevel, 1)), joinComma(set))})
+				levelPageName(max(caps.LargePageLevel, 1)), strings.Join(set, ", "))})
 	}
 	return true
 }

@@ -1,6 +1,9 @@
 package mmu
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Nested NPT (svm/nested.c and mmu.c's kvm_init_shadow_npt_mmu): L1 runs
 // L2 with VMRUN and gives it a nested page table, NPT12, whose format is
@@ -91,7 +94,7 @@ func (m *Machine) nestedSVMInitMMUContext(v *VCPU) {
 	if m.Opts.Callbacks == CallbacksUpstream {
 		set := m.setCallbacks(v, &v.GuestMMU, nil, svmGuestMMUConstants)
 		m.emitNested(v, EvSet, "nested_svm_init_mmu_context", fmt.Sprintf("guest_mmu's %s: assigned on every "+
-			"VMRUN in 6.16 (seed 000 would set them once, at vCPU creation).", joinComma(set)))
+			"VMRUN in 6.16 (seed 000 would set them once, at vCPU creation).", strings.Join(set, ", ")))
 	}
 	m.switchWalkMMU(v, NestedMMUID, "nested_svm_init_mmu_context")
 }

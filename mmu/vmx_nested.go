@@ -112,7 +112,7 @@ func (m *Machine) nestedEPTInitMMUContext(v *VCPU) {
 		set := m.setCallbacks(v, &v.GuestMMU, nil, vmxGuestMMUConstants)
 		m.emitNested(v, EvSet, "nested_ept_init_mmu_context", fmt.Sprintf("guest_mmu's %s: assigned on every "+
 			"VM-entry in 6.16 (seed 000 would set the first two once, at vCPU creation, and drop get_pdptr).",
-			joinComma(set)))
+			strings.Join(set, ", ")))
 	}
 	m.switchWalkMMU(v, NestedMMUID, "nested_ept_init_mmu_context")
 }
