@@ -24,7 +24,12 @@ var (
 	runeIndex     map[rune]int
 )
 
-func advanceEm(f Font, r rune) float64 {
+// tableIndex is r's index in the advance table: ASCII by its code, other
+// runes by their place in advanceRunes.
+func tableIndex(r rune) (int, bool) {
+	if r >= ' ' && r <= '~' {
+		return int(r - ' '), true
+	}
 	runeIndexOnce.Do(func() {
 		runeIndex = map[rune]int{}
 		i := 0
@@ -33,10 +38,12 @@ func advanceEm(f Font, r rune) float64 {
 			i++
 		}
 	})
-	if r >= ' ' && r <= '~' {
-		return float64(advances[f][r-' ']) / unitsPerEm
-	}
-	if i, ok := runeIndex[r]; ok {
+	i, ok := runeIndex[r]
+	return i, ok
+}
+
+func advanceEm(f Font, r rune) float64 {
+	if i, ok := tableIndex(r); ok {
 		return float64(advances[f][i]) / unitsPerEm
 	}
 	return fallbackEm
@@ -84,7 +91,6 @@ func Wrap(s string, f Font, size, maxW float64) []string {
 // rune of the measured table. Text with other runes is drawn with
 // whatever the font has (often an empty box) and measured by a guess.
 func HasGlyph(r rune) bool {
-	advanceEm(Mono, ' ') // fills runeIndex
-	_, ok := runeIndex[r]
-	return (r >= ' ' && r <= '~') || ok
+	_, ok := tableIndex(r)
+	return ok
 }
