@@ -209,11 +209,17 @@ func (m *Machine) VCPU(id int) (*VCPU, error) {
 // initMMU is kvm_init_mmu run quietly, for set-up: it reports whether
 // the context it configures changed.
 func (m *Machine) initMMU(v *VCPU) bool {
+	defer m.quietly()()
+	return m.kvmInitMMU(v)
+}
+
+// quietly turns the trace off until the function it returns is called,
+// which restores the trace and the events recorded so far: set-up work
+// that runs KVM code without showing it.
+func (m *Machine) quietly() (restore func()) {
 	saved, quiet := m.events, m.Quiet
 	m.Quiet = true
-	changed := m.kvmInitMMU(v)
-	m.events, m.Quiet = saved, quiet
-	return changed
+	return func() { m.events, m.Quiet = saved, quiet }
 }
 
 // SetupRegs sets a vCPU's registers directly, with no checks and no trace,

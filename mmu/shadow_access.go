@@ -270,10 +270,9 @@ func (m *Machine) shadowEmulate(v *VCPU, a *Access, acc uint64, w *GuestWalker, 
 	res := Result{HasRefs: true, Refs: hw.refs}
 	setRefsTotal(&res, total, try)
 	if w == nil {
-		quiet := m.Quiet
-		m.Quiet = true
+		restore := m.quietly()
 		w = m.walkAddrGeneric(v, v.WalkMMU(), a.GVA, acc, SlotTranslator{})
-		m.Quiet = quiet
+		restore()
 	}
 	if w.Fault != nil {
 		res.Fault = w.Fault

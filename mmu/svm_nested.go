@@ -164,9 +164,7 @@ func (m *Machine) loadNestedPDPTRs(v *VCPU) {
 	if v.Regs.Mode() != PagingPAE {
 		return
 	}
-	quiet, saved := m.Quiet, m.events
-	m.Quiet = true
-	defer func() { m.Quiet, m.events = quiet, saved }()
+	defer m.quietly()()
 	base := GPA(v.Regs.CR3 & 0xffffffe0)
 	for i := range v.PDPTRs {
 		w := v.vendor().gvaToGPA(m, v, base+GPA(8*i), PFErrUser|PFErrWrite)

@@ -187,9 +187,7 @@ func (m *Machine) EnableTDP(cfg TDPConfig) error {
 		t.masks = kvmMMUResetAllPTEMasks(m.Config.MaxPhyAddr)
 	}
 	m.tdp = t
-	saved, quiet := m.events, m.Quiet
-	m.Quiet = true
-	defer func() { m.events, m.Quiet = saved, quiet }()
+	defer m.quietly()()
 	m.reinitMMUs()
 	for _, v := range m.VCPUs {
 		if err := m.kvmTDPMMUAllocRoot(v, false); err != nil {

@@ -162,9 +162,7 @@ func (m *Machine) doZapGFNRange(a *ZapGFNRange) (Result, error) {
 // Prefault maps [gpa, gpa+size) for vCPU id as KVM_PRE_FAULT_MEMORY does,
 // without tracing: scenarios use it to start with populated EPT/NPT.
 func (m *Machine) Prefault(id int, gpa GPA, size uint64) error {
-	saved, quiet := m.events, m.Quiet
-	m.Quiet = true
-	defer func() { m.events, m.Quiet = saved, quiet }()
+	defer m.quietly()()
 	_, err := m.doPreFault(&PreFault{VCPU: id, GPA: gpa, Size: size})
 	return err
 }
@@ -267,9 +265,7 @@ func (m *Machine) SetTDPEntry(id int, gpa GPA, level int, value uint64) error {
 		return fmt.Errorf("GPA %s is private: its EPT entries are the TDX module's S-EPT, which nobody else writes; "+
 			"give a GPA with the shared bit (%s)", gpa, m.kvmGFNDirectBits().GPA())
 	}
-	saved, quiet := m.events, m.Quiet
-	m.Quiet = true
-	defer func() { m.events, m.Quiet = saved, quiet }()
+	defer m.quietly()()
 	// Like KVM, never build under an invalid root: drop it and load a
 	// valid one first.
 	if err := m.kvmMMUReload(v); err != nil {

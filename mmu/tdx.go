@@ -208,9 +208,7 @@ func (m *Machine) EnableTDX(cfg TDXConfig) error {
 	x.septRoot = root.HPA()
 	x.sept[root] = &septPage{level: m.tdp.level}
 	m.tdp.tdx = x
-	saved, quiet := m.events, m.Quiet
-	m.Quiet = true
-	defer func() { m.events, m.Quiet = saved, quiet }()
+	defer m.quietly()()
 	for _, v := range m.VCPUs {
 		if err := m.tdxAllocMirrorRoot(v); err != nil {
 			m.tdp.tdx = nil
