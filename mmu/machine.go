@@ -233,9 +233,9 @@ func (m *Machine) SetupRegs(id int, r Regs) error {
 	v.Regs = r
 	m.initMMU(v)
 	if r.Mode() == PagingPAE {
-		saved := m.events
+		restore := m.quietly()
 		ok, why := m.loadPDPTRs(v, r.CR3)
-		m.events = saved
+		restore()
 		if !ok {
 			return fmt.Errorf("CR3 %s: %s", hex(r.CR3), why)
 		}
